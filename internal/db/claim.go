@@ -1,0 +1,249 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Claim moves up to r.Limit ready tasks (pending, run_after passed) to
+// running under a lease for r.Worker, highest priority first, then oldest.
+// The select and the update are one statement inside one write transaction,
+// so two runners can never claim the same task.
+func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
+	if r.Limit <= 0 {
+		return nil, nil
+	}
+	var ts []Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		ts = ts[:0]
+		now := s.now()
+		where, args := []string{"status = 'pending'", "run_after <= ?"}, []any{ms(now)}
+		where, args = inList(where, args, "queue", r.Queues)
+		where, args = inList(where, args, "type", r.Types)
+		q := `UPDATE tasks SET status = 'running', attempts = attempts + 1, lease_worker = ?,
+			lease_expires_at = ?, started_at = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM tasks WHERE ` + strings.Join(where, " AND ") + `
+				ORDER BY priority DESC, id LIMIT ?)
+			RETURNING ` + taskColumns
+		all := append([]any{r.Worker, ms(now.Add(r.Lease)), ms(now), ms(now)}, args...)
+		rows, err := tx.QueryContext(ctx, q, append(all, r.Limit)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTask(rows)
+			if err != nil {
+				return err
+			}
+			ts = append(ts, t)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if err := statusEvent(ctx, tx, t.ID, now, StatusPending, StatusRunning, "claimed by "+r.Worker); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ts, func(i, j int) bool {
+		if ts[i].Priority != ts[j].Priority {
+			return ts[i].Priority > ts[j].Priority
+		}
+		return ts[i].ID < ts[j].ID
+	})
+	return ts, nil
+}
+
+// Renew extends the leases a worker holds and reports tasks it lost and
+// tasks whose cancel was requested.
+func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease time.Duration) (Heartbeat, error) {
+	var hb Heartbeat
+	if len(ids) == 0 {
+		return hb, nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		hb = Heartbeat{}
+		now := s.now()
+		where, args := inList([]string{"status = 'running'", "lease_worker = ?"}, []any{worker}, "id", ids)
+		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET lease_expires_at = ?, updated_at = ?
+			WHERE `+strings.Join(where, " AND ")+` RETURNING id, cancel_requested`,
+			append([]any{ms(now.Add(lease)), ms(now)}, args...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		held := make(map[int64]bool, len(ids))
+		for rows.Next() {
+			var id int64
+			var cancel bool
+			if err := rows.Scan(&id, &cancel); err != nil {
+				return err
+			}
+			held[id] = true
+			if cancel {
+				hb.Cancel = append(hb.Cancel, id)
+			}
+		}
+		for _, id := range ids {
+			if !held[id] {
+				hb.Lost = append(hb.Lost, id)
+			}
+		}
+		return rows.Err()
+	})
+	return hb, err
+}
+
+// Finish records the outcomes of running tasks in one transaction. An
+// outcome whose task is no longer running under that worker (its lease
+// expired and another runner rescued it) changes nothing; its id is
+// returned in lost.
+func (s *SQLite) Finish(ctx context.Context, outs []Outcome) ([]int64, error) {
+	for _, o := range outs {
+		switch o.Status {
+		case StatusCompleted, StatusFailed, StatusCancelled, StatusPending:
+		default:
+			return nil, &TransitionError{ID: o.ID, From: StatusRunning, To: o.Status}
+		}
+	}
+	var lost []int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		lost = lost[:0]
+		now := s.now()
+		st, err := tx.PrepareContext(ctx, `UPDATE tasks SET status = ?, result = ?, error = ?,
+			run_after = ?, finished_at = ?, lease_worker = NULL, lease_expires_at = NULL,
+			cancel_requested = 0, updated_at = ?
+			WHERE id = ? AND status = 'running' AND lease_worker = ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, o := range outs {
+			runAfter, finished := ms(o.RunAfter), any(ms(now))
+			if o.Status == StatusPending {
+				finished = nil
+			} else {
+				runAfter = ms(now)
+			}
+			res, err := st.ExecContext(ctx, o.Status, nullJSON(o.Result), o.Error, runAfter, finished, ms(now), o.ID, o.Worker)
+			if err != nil {
+				return fmt.Errorf("finish task %d: %w", o.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				lost = append(lost, o.ID)
+				continue
+			}
+			if err := statusEvent(ctx, tx, o.ID, now, StatusRunning, o.Status, o.Error); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// Release puts tasks a worker holds back to pending without counting the
+// attempt, for a graceful shutdown. A task whose cancel was requested is
+// cancelled instead.
+func (s *SQLite) Release(ctx context.Context, worker string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		where, args := inList([]string{"status = 'running'", "lease_worker = ?"}, []any{worker}, "id", ids)
+		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET
+			status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END,
+			error = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE error END,
+			finished_at = CASE cancel_requested WHEN 1 THEN ? ELSE NULL END,
+			attempts = max(attempts - 1, 0), run_after = ?, cancel_requested = 0,
+			lease_worker = NULL, lease_expires_at = NULL, updated_at = ?
+			WHERE `+strings.Join(where, " AND ")+` RETURNING id, status`,
+			append([]any{ms(now), ms(now), ms(now)}, args...)...)
+		if err != nil {
+			return err
+		}
+		_, err = eachStatusEvent(ctx, tx, rows, now, "runner shut down")
+		return err
+	})
+}
+
+// eachStatusEvent writes a status event from running for every (id, status)
+// row, closes rows, and returns how many rows there were.
+func eachStatusEvent(ctx context.Context, tx *sql.Tx, rows *sql.Rows, now time.Time, reason string) (int, error) {
+	type change struct {
+		id int64
+		to Status
+	}
+	var cs []change
+	for rows.Next() {
+		var c change
+		if err := rows.Scan(&c.id, &c.to); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		cs = append(cs, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, c := range cs {
+		if err := statusEvent(ctx, tx, c.id, now, StatusRunning, c.to, reason); err != nil {
+			return 0, err
+		}
+	}
+	return len(cs), nil
+}
+
+// RescueBackoffBase is the first retry delay after a lost worker; it doubles
+// with each attempt up to 2^10 times the base.
+const RescueBackoffBase = time.Second
+
+// Rescue handles running tasks whose lease has expired: their runner died
+// or lost the database. Each goes back to pending with the attempt counted
+// and a backoff, or to failed ("worker lost") when no attempts are left. A
+// task whose cancel was requested is cancelled.
+func (s *SQLite) Rescue(ctx context.Context) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET
+			status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+				WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+			error = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+				ELSE 'worker lost: lease of ' || lease_worker || ' expired' END,
+			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ? ELSE NULL END,
+			run_after = ? + (? << min(max(attempts - 1, 0), 10)),
+			cancel_requested = 0, lease_worker = NULL, lease_expires_at = NULL, updated_at = ?
+			WHERE status = 'running' AND lease_expires_at < ?
+			RETURNING id, status`,
+			ms(now), ms(now), RescueBackoffBase.Milliseconds(), ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = eachStatusEvent(ctx, tx, rows, now, "lease expired")
+		return err
+	})
+	return n, err
+}
+
+// NextRunAfter is the earliest run_after among pending tasks.
+func (s *SQLite) NextRunAfter(ctx context.Context) (time.Time, bool, error) {
+	var v sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT min(run_after) FROM tasks WHERE status = 'pending'`).Scan(&v)
+	if err != nil {
+		return time.Time{}, false, s.classify(err)
+	}
+	return fromNullMS(v), v.Valid, nil
+}

@@ -1,0 +1,55 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is wrapped by errors about a task id that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// NotFoundError says which task id does not exist.
+type NotFoundError struct{ ID int64 }
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("task %d not found", e.ID) }
+
+// Unwrap lets errors.Is(err, ErrNotFound) match.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// TransitionError is a state change the state machine does not allow.
+type TransitionError struct {
+	ID       int64
+	From, To Status
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("task %d is %s: cannot move it to %s", e.ID, e.From, e.To)
+}
+
+// SchemaError says the database's schema does not match this binary.
+type SchemaError struct {
+	Path     string
+	Current  int  // highest version recorded in the database
+	Latest   int  // highest version this binary knows
+	Unknown  int  // a recorded version this binary does not know; 0 if none
+	Disabled bool // pending migrations, and auto-migration is off
+}
+
+func (e *SchemaError) Error() string {
+	if e.Unknown != 0 {
+		return fmt.Sprintf("database %s has schema version %d, newer than this opsctl knows (latest %d); upgrade opsctl", e.Path, e.Unknown, e.Latest)
+	}
+	return fmt.Sprintf("database %s is at schema version %d, this opsctl needs %d; run 'opsctl migrate'", e.Path, e.Current, e.Latest)
+}
+
+// UnavailableError says the database file cannot be used at all.
+type UnavailableError struct {
+	Path string
+	Err  error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("database %s unavailable: %v", e.Path, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }

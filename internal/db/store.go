@@ -1,0 +1,194 @@
+// Package db is the task store: the only package that speaks SQL. It owns the
+// schema (numbered migration files, embedded), enforces the task state machine
+// with conditional updates, and exposes it all through the Store interface so
+// that a PostgreSQL implementation can stand beside the SQLite one.
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Status is where a task is in its life.
+type Status string
+
+// The task states. See DESIGN.md for the transitions between them.
+const (
+	StatusPending   Status = "pending"
+	StatusRunning   Status = "running"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Statuses lists every status in life order.
+func Statuses() []Status {
+	return []Status{StatusPending, StatusRunning, StatusCompleted, StatusFailed, StatusCancelled}
+}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, v := range Statuses() {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Finished reports whether s is a final state.
+func (s Status) Finished() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
+
+// Task is one row of the task table.
+type Task struct {
+	ID              int64
+	Type            string
+	Name            string
+	Queue           string
+	Priority        int
+	Status          Status
+	Input           json.RawMessage
+	Result          json.RawMessage // nil until a handler wrote one
+	Error           string
+	Attempts        int
+	MaxAttempts     int
+	RunAfter        time.Time
+	Timeout         time.Duration // 0 means no limit
+	Key             string        // idempotency key; "" means none
+	LeaseWorker     string
+	LeaseExpires    time.Time // zero when not running
+	CancelRequested bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       time.Time // zero until first claimed
+	FinishedAt      time.Time // zero until finished
+}
+
+// NewTask is what a submit stores. Zero values take the defaults: queue
+// "default", max attempts 1, run after now.
+type NewTask struct {
+	Type        string
+	Name        string
+	Queue       string
+	Priority    int
+	Input       json.RawMessage
+	MaxAttempts int
+	RunAfter    time.Time
+	Timeout     time.Duration
+	Key         string
+}
+
+// Event is one entry of a task's append-only log.
+type Event struct {
+	ID     int64
+	TaskID int64
+	At     time.Time
+	Kind   string
+	Data   json.RawMessage
+}
+
+// NewEvent is an event to append.
+type NewEvent struct {
+	TaskID int64
+	Kind   string
+	Data   json.RawMessage
+}
+
+// Event kinds written by the store itself.
+const (
+	EventStatus = "status"
+)
+
+// Filter selects tasks for List. Empty slices match everything.
+type Filter struct {
+	Statuses []Status
+	Types    []string
+	Queues   []string
+	Since    time.Time // created at or after; zero means any time
+	Limit    int       // 0 means no limit
+}
+
+// PruneFilter selects finished tasks to delete.
+type PruneFilter struct {
+	FinishedBefore time.Time
+	Statuses       []Status // finished statuses only; empty means all finished
+}
+
+// SubmitResult says what Submit did.
+type SubmitResult struct {
+	ID      int64
+	Existed bool // the idempotency key matched an earlier task; nothing was written
+}
+
+// ClaimRequest asks for ready tasks.
+type ClaimRequest struct {
+	Worker string
+	Queues []string // empty means every queue
+	Types  []string // only these types (the handlers this runner has); empty means any
+	Limit  int
+	Lease  time.Duration
+}
+
+// Outcome is how a running task ended, as a runner reports it.
+type Outcome struct {
+	ID     int64
+	Worker string
+	// Status is completed, failed or cancelled; or pending for a retry
+	// (RunAfter then says when), which keeps the attempt counted.
+	Status   Status
+	Result   json.RawMessage
+	Error    string
+	RunAfter time.Time
+}
+
+// Heartbeat is what the store tells a runner about its running tasks.
+type Heartbeat struct {
+	Lost   []int64 // no longer running under this worker (rescued, or gone)
+	Cancel []int64 // a cancel was requested
+}
+
+// Store is the task store. All methods are safe for concurrent use, and every
+// state change is one committed transaction.
+type Store interface {
+	// Submit stores one pending task, or finds the task with the same key.
+	Submit(ctx context.Context, t NewTask) (SubmitResult, error)
+	// SubmitBatch stores all tasks in one transaction, all or nothing.
+	SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult, error)
+	Get(ctx context.Context, id int64) (Task, error)
+	List(ctx context.Context, f Filter) ([]Task, error)
+	Count(ctx context.Context) (int64, error)
+	// Cancel moves a pending task to cancelled, or flags a running one for
+	// its runner. It returns the task after the change.
+	Cancel(ctx context.Context, id int64) (Task, error)
+	// Retry moves a failed or cancelled task back to pending with a fresh
+	// attempt budget.
+	Retry(ctx context.Context, id int64) (Task, error)
+	Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error)
+
+	AppendEvents(ctx context.Context, evs []NewEvent) error
+	// Events returns events of a task with ids above afterID, oldest first.
+	Events(ctx context.Context, taskID, afterID int64, limit int) ([]Event, error)
+
+	// Claim moves up to Limit ready tasks to running under a lease.
+	Claim(ctx context.Context, r ClaimRequest) ([]Task, error)
+	// Renew extends the leases of a worker's running tasks.
+	Renew(ctx context.Context, worker string, ids []int64, lease time.Duration) (Heartbeat, error)
+	// Finish records outcomes; an outcome for a task the worker no longer
+	// holds is dropped and its id returned.
+	Finish(ctx context.Context, outs []Outcome) (lost []int64, err error)
+	// Release puts a worker's running tasks back to pending without counting
+	// the attempt (graceful shutdown).
+	Release(ctx context.Context, worker string, ids []int64) error
+	// Rescue returns running tasks whose lease expired to pending (attempt
+	// counted, run after a backoff) or fails them with "worker lost" when no
+	// attempts are left. It returns how many it changed.
+	Rescue(ctx context.Context) (int, error)
+	// NextRunAfter is the earliest run_after of a pending task; ok is false
+	// when nothing is pending.
+	NextRunAfter(ctx context.Context) (t time.Time, ok bool, err error)
+
+	Close() error
+}

@@ -1,0 +1,289 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const taskColumns = `id, type, name, queue, priority, status, input, result, error,
+	attempts, max_attempts, run_after, timeout_ms, idempotency_key, lease_worker,
+	lease_expires_at, cancel_requested, created_at, updated_at, started_at, finished_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanTask(r rowScanner) (Task, error) {
+	var t Task
+	var input string
+	var result, key, worker sql.NullString
+	var runAfter, timeoutMS, created, updated int64
+	var leaseExp, started, finished sql.NullInt64
+	err := r.Scan(&t.ID, &t.Type, &t.Name, &t.Queue, &t.Priority, &t.Status, &input, &result, &t.Error,
+		&t.Attempts, &t.MaxAttempts, &runAfter, &timeoutMS, &key, &worker,
+		&leaseExp, &t.CancelRequested, &created, &updated, &started, &finished)
+	if err != nil {
+		return t, err
+	}
+	t.Input = json.RawMessage(input)
+	if result.Valid {
+		t.Result = json.RawMessage(result.String)
+	}
+	t.Key, t.LeaseWorker = key.String, worker.String
+	t.RunAfter, t.CreatedAt, t.UpdatedAt = fromMS(runAfter), fromMS(created), fromMS(updated)
+	t.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	t.LeaseExpires, t.StartedAt, t.FinishedAt = fromNullMS(leaseExp), fromNullMS(started), fromNullMS(finished)
+	return t, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+const insertTask = `INSERT INTO tasks (type, name, queue, priority, status, input, attempts,
+	max_attempts, run_after, timeout_ms, idempotency_key, created_at, updated_at)
+	VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)`
+
+// insertArgs fills defaults and returns the row for insertTask.
+func insertArgs(t NewTask, now time.Time) []any {
+	if t.Queue == "" {
+		t.Queue = "default"
+	}
+	if t.MaxAttempts < 1 {
+		t.MaxAttempts = 1
+	}
+	if t.RunAfter.IsZero() {
+		t.RunAfter = now
+	}
+	if len(t.Input) == 0 {
+		t.Input = json.RawMessage("{}")
+	}
+	return []any{t.Type, t.Name, t.Queue, t.Priority, string(t.Input), t.MaxAttempts,
+		ms(t.RunAfter), t.Timeout.Milliseconds(), nullString(t.Key), ms(now), ms(now)}
+}
+
+// Submit stores one pending task, or returns the task that already holds
+// its idempotency key.
+func (s *SQLite) Submit(ctx context.Context, t NewTask) (SubmitResult, error) {
+	rs, err := s.SubmitBatch(ctx, []NewTask{t})
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	return rs[0], nil
+}
+
+// BatchError says which task of a batch failed (0-based index).
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("task %d: %v", e.Index+1, e.Err) }
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// SubmitBatch stores all tasks in one transaction, all or nothing.
+func (s *SQLite) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult, error) {
+	out := make([]SubmitResult, len(ts))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		ins, err := tx.PrepareContext(ctx, insertTask+" RETURNING id")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, t := range ts {
+			if t.Key != "" {
+				var id int64
+				err := tx.QueryRowContext(ctx, `SELECT id FROM tasks WHERE idempotency_key = ?`, t.Key).Scan(&id)
+				if err == nil {
+					out[i] = SubmitResult{ID: id, Existed: true}
+					continue
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return &BatchError{Index: i, Err: err}
+				}
+			}
+			if err := ins.QueryRowContext(ctx, insertArgs(t, now)...).Scan(&out[i].ID); err != nil {
+				return &BatchError{Index: i, Err: err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Get returns one task.
+func (s *SQLite) Get(ctx context.Context, id int64) (Task, error) {
+	t, err := scanTask(s.r.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, &NotFoundError{ID: id}
+	}
+	return t, s.classify(err)
+}
+
+// inList appends "col IN (?, ?, ...)" for vals to the where clauses.
+func inList[T any](where []string, args []any, col string, vals []T) ([]string, []any) {
+	if len(vals) == 0 {
+		return where, args
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")
+	for _, v := range vals {
+		args = append(args, v)
+	}
+	return append(where, col+" IN ("+ph+")"), args
+}
+
+// List returns tasks newest first.
+func (s *SQLite) List(ctx context.Context, f Filter) ([]Task, error) {
+	var where []string
+	var args []any
+	where, args = inList(where, args, "status", f.Statuses)
+	where, args = inList(where, args, "type", f.Types)
+	where, args = inList(where, args, "queue", f.Queues)
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, ms(f.Since))
+	}
+	q := `SELECT ` + taskColumns + ` FROM tasks`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	defer rows.Close()
+	var ts []Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, s.classify(rows.Err())
+}
+
+// Count returns the number of tasks in the store.
+func (s *SQLite) Count(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tasks`).Scan(&n)
+	return n, s.classify(err)
+}
+
+// statusEvent appends a status-change event inside tx.
+func statusEvent(ctx context.Context, tx *sql.Tx, id int64, at time.Time, from, to Status, reason string) error {
+	data, _ := json.Marshal(struct {
+		From   Status `json:"from"`
+		To     Status `json:"to"`
+		Reason string `json:"reason,omitempty"`
+	}{from, to, reason})
+	_, err := tx.ExecContext(ctx, `INSERT INTO task_events (task_id, at, kind, data) VALUES (?, ?, ?, ?)`,
+		id, ms(at), EventStatus, string(data))
+	return err
+}
+
+// transition runs one conditional update of task id from one of the
+// statuses in from. When no row matches it reports why: the task does not
+// exist, or it is in a state the change does not start from.
+func (s *SQLite) transition(ctx context.Context, id int64, from []Status, to Status, set string, args ...any) (Task, error) {
+	var t Task
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var cur Status
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM tasks WHERE id = ?`, id).Scan(&cur); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return &NotFoundError{ID: id}
+			}
+			return err
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || cur == f
+		}
+		if !ok {
+			return &TransitionError{ID: id, From: cur, To: to}
+		}
+		now := s.now()
+		q := `UPDATE tasks SET ` + set + `, updated_at = ? WHERE id = ? AND status = ? RETURNING ` + taskColumns
+		var err error
+		t, err = scanTask(tx.QueryRowContext(ctx, q, append(append(args, ms(now)), id, cur)...))
+		if err != nil {
+			return err
+		}
+		if t.Status != cur {
+			return statusEvent(ctx, tx, id, now, cur, t.Status, "")
+		}
+		return nil
+	})
+	return t, err
+}
+
+// Cancel cancels a pending task at once; a running task is flagged, and its
+// runner stops the handler and records the cancelled state.
+func (s *SQLite) Cancel(ctx context.Context, id int64) (Task, error) {
+	now := ms(s.now())
+	return s.transition(ctx, id, []Status{StatusPending, StatusRunning}, StatusCancelled,
+		`status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END,
+		 cancel_requested = CASE status WHEN 'running' THEN 1 ELSE cancel_requested END,
+		 error = CASE status WHEN 'pending' THEN 'cancelled' ELSE error END,
+		 finished_at = CASE status WHEN 'pending' THEN ? ELSE finished_at END`, now)
+}
+
+// Retry puts a failed or cancelled task back to pending, runnable now, with
+// its attempts reset so it gets its whole attempt budget again.
+func (s *SQLite) Retry(ctx context.Context, id int64) (Task, error) {
+	return s.transition(ctx, id, []Status{StatusFailed, StatusCancelled}, StatusPending,
+		`status = 'pending', attempts = 0, error = '', result = NULL, run_after = ?,
+		 cancel_requested = 0, lease_worker = NULL, lease_expires_at = NULL,
+		 started_at = NULL, finished_at = NULL`, ms(s.now()))
+}
+
+// Prune deletes finished tasks (and, by cascade, their events).
+func (s *SQLite) Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error) {
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = []Status{StatusCompleted, StatusFailed, StatusCancelled}
+	}
+	for _, st := range statuses {
+		if !st.Finished() {
+			return 0, fmt.Errorf("prune: %s tasks are not finished", st)
+		}
+	}
+	where, args := inList([]string{"finished_at < ?"}, []any{ms(f.FinishedBefore)}, "status", statuses)
+	cond := strings.Join(where, " AND ")
+	var n int64
+	if dryRun {
+		err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tasks WHERE `+cond, args...).Scan(&n)
+		return n, s.classify(err)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE `+cond, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
