@@ -1,0 +1,113 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opsctl/opsctl/internal/db"
+)
+
+// TaskActionOptions are the arguments of cancel and retry.
+type TaskActionOptions struct {
+	F   *Factory
+	IDs []int64
+}
+
+func newCancelCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {
+	return newTaskActionCmd(f, runF, &cobra.Command{
+		Use:   "cancel ID...",
+		Short: "Cancel tasks: pending ones at once, running ones via their runner",
+		Long: `Cancel tasks. A pending task is cancelled at once. A running task gets a
+cancel request; its runner sees it with its next heartbeat (about a second),
+stops the handler and records the task as cancelled.`,
+		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning),
+	}, runCancel)
+}
+
+func newRetryCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {
+	return newTaskActionCmd(f, runF, &cobra.Command{
+		Use:   "retry ID...",
+		Short: "Put failed or cancelled tasks back to pending",
+		Long: `Put failed or cancelled tasks back to pending, runnable now. Attempts are
+reset, so the task gets its whole max-attempts budget again.`,
+		ValidArgsFunction: completeTaskIDs(f, db.StatusFailed, db.StatusCancelled),
+	}, runRetry)
+}
+
+func newTaskActionCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error, cmd *cobra.Command, run func(context.Context, *TaskActionOptions) error) *cobra.Command {
+	opts := &TaskActionOptions{F: f}
+	cmd.Args = cobra.MinimumNArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ids, err := parseIDs(args)
+		if err != nil {
+			return err
+		}
+		opts.IDs = ids
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return run(cmd.Context(), opts)
+	}
+	return cmd
+}
+
+func runCancel(ctx context.Context, o *TaskActionOptions) error {
+	return eachTask(ctx, o, func(s db.Store, id int64) (string, error) {
+		t, err := s.Cancel(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if t.Status == db.StatusRunning {
+			return fmt.Sprintf("task %d: cancel requested (running on %s)", id, t.LeaseWorker), nil
+		}
+		return fmt.Sprintf("task %d: cancelled", id), nil
+	})
+}
+
+func runRetry(ctx context.Context, o *TaskActionOptions) error {
+	return eachTask(ctx, o, func(s db.Store, id int64) (string, error) {
+		if _, err := s.Retry(ctx, id); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("task %d: pending again", id), nil
+	})
+}
+
+// eachTask applies fn to every id, reporting each on stdout or stderr, and
+// exits with the worst code: a missing id (3) outranks a refused change (1).
+func eachTask(ctx context.Context, o *TaskActionOptions, fn func(db.Store, int64) (string, error)) error {
+	s, err := o.F.Store(ctx)
+	if err != nil {
+		return err
+	}
+	code := ExitOK
+	var last error
+	for _, id := range o.IDs {
+		msg, err := fn(s, id)
+		if err == nil {
+			fmt.Fprintln(o.F.IO.Out, msg)
+			continue
+		}
+		var te *db.TransitionError
+		if !errors.Is(err, db.ErrNotFound) && !errors.As(err, &te) {
+			return err // the database itself failed: stop here
+		}
+		last = err
+		if c := exitCode(err); c > code {
+			code = c
+		}
+		if len(o.IDs) > 1 {
+			fmt.Fprintf(o.F.IO.ErrOut, "opsctl: %v\n", err)
+		}
+	}
+	if code == ExitOK {
+		return nil
+	}
+	if len(o.IDs) > 1 {
+		return silentExit(code)
+	}
+	return &exitError{code: code, err: last}
+}

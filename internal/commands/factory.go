@@ -1,0 +1,86 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/opsctl/opsctl/internal/config"
+	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/runner"
+)
+
+// Factory holds what commands share: streams, the environment, the clock,
+// and lazily built config and store. Nothing is opened until a command asks.
+type Factory struct {
+	IO     *IOStreams
+	Getenv func(string) string
+	Now    func() time.Time
+
+	// Registry maps task types to handlers; submit validates against it.
+	Registry runner.Registry
+
+	configFile string
+	// flags maps config keys to the flags that can set them.
+	flags map[string]*pflag.Flag
+
+	cfg   *config.Config
+	store *db.SQLite
+}
+
+// bindFlag lets a flag set a config key (flag > env > file > default).
+func (f *Factory) bindFlag(key string, fl *pflag.Flag) {
+	if f.flags == nil {
+		f.flags = map[string]*pflag.Flag{}
+	}
+	f.flags[key] = fl
+}
+
+// Config loads the configuration once. A broken config is a usage error.
+func (f *Factory) Config() (*config.Config, error) {
+	if f.cfg != nil {
+		return f.cfg, nil
+	}
+	c, err := config.Load(config.Options{File: f.configFile, Flags: f.flags, Getenv: f.Getenv})
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	f.cfg = c
+	return c, nil
+}
+
+// Store opens the database once, migrating as the config allows.
+func (f *Factory) Store(ctx context.Context) (db.Store, error) {
+	if f.store != nil {
+		return f.store, nil
+	}
+	s, err := f.openSQLite(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	f.store = s
+	return s, nil
+}
+
+// openSQLite opens the configured database; noMigrate leaves its schema alone.
+func (f *Factory) openSQLite(ctx context.Context, noMigrate bool) (*db.SQLite, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	s, err := db.OpenSQLite(ctx, db.Options{Path: c.DB, AutoMigrate: c.AutoMigrate, NoMigrate: noMigrate, Now: f.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w", err)
+	}
+	return s, nil
+}
+
+// Close releases what the factory opened.
+func (f *Factory) Close() error {
+	if f.store != nil {
+		return f.store.Close()
+	}
+	return nil
+}
