@@ -229,4 +229,3 @@ func defaultStr(s, d string) string {
 	}
 	return s
 }
-
