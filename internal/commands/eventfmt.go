@@ -67,3 +67,12 @@ func eventLine(e db.Event) string {
 	}
 	return e.Kind + " " + truncate(string(e.Data), 200)
 }
+
+// eventText is the "text" field of an output event.
+func eventText(e db.Event) string {
+	var d struct {
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(e.Data, &d)
+	return d.Text
+}

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -28,6 +29,18 @@ type Factory struct {
 
 	cfg   *config.Config
 	store *db.SQLite
+	// Exit ends the process at once (a second signal to a runner); nil
+	// means os.Exit.
+	Exit func(int)
+}
+
+func (f *Factory) exit(code int) {
+	f.Close()
+	if f.Exit != nil {
+		f.Exit(code)
+		return
+	}
+	os.Exit(code)
 }
 
 // bindFlag lets a flag set a config key (flag > env > file > default).

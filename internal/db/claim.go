@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -108,7 +109,7 @@ func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease ti
 // outcome whose task is no longer running under that worker (its lease
 // expired and another runner rescued it) changes nothing; its id is
 // returned in lost.
-func (s *SQLite) Finish(ctx context.Context, outs []Outcome) ([]int64, error) {
+func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) ([]int64, error) {
 	for _, o := range outs {
 		switch o.Status {
 		case StatusCompleted, StatusFailed, StatusCancelled, StatusPending:
@@ -120,6 +121,12 @@ func (s *SQLite) Finish(ctx context.Context, outs []Outcome) ([]int64, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		lost = lost[:0]
 		now := s.now()
+		if err := appendEvents(ctx, tx, now, evs); err != nil {
+			return err
+		}
+		if len(outs) == 0 {
+			return nil
+		}
 		st, err := tx.PrepareContext(ctx, `UPDATE tasks SET status = ?, result = ?, error = ?,
 			run_after = ?, finished_at = ?, lease_worker = NULL, lease_expires_at = NULL,
 			cancel_requested = 0, updated_at = ?
@@ -213,10 +220,20 @@ const RescueBackoffBase = time.Second
 // Rescue handles running tasks whose lease has expired: their runner died
 // or lost the database. Each goes back to pending with the attempt counted
 // and a backoff, or to failed ("worker lost") when no attempts are left. A
-// task whose cancel was requested is cancelled.
+// task whose cancel was requested is cancelled. A read comes first so that
+// the usual case, nothing expired, takes no write lock.
 func (s *SQLite) Rescue(ctx context.Context) (int, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE status = 'running' AND lease_expires_at < ? LIMIT 1`,
+		ms(s.now())).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.classify(err)
+	}
 	n := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET
 			status = CASE WHEN cancel_requested = 1 THEN 'cancelled'
@@ -238,12 +255,36 @@ func (s *SQLite) Rescue(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// NextRunAfter is the earliest run_after among pending tasks.
-func (s *SQLite) NextRunAfter(ctx context.Context) (time.Time, bool, error) {
-	var v sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT min(run_after) FROM tasks WHERE status = 'pending'`).Scan(&v)
-	if err != nil {
-		return time.Time{}, false, s.classify(err)
+// Ready reports whether a task is ready for a claim with these filters.
+// It is a read on the pending-only index, so an idle runner can poll it
+// often without taking the write lock.
+func (s *SQLite) Ready(ctx context.Context, queues, types []string) (bool, error) {
+	where, args := []string{"status = 'pending'", "run_after <= ?"}, []any{ms(s.now())}
+	where, args = inList(where, args, "queue", queues)
+	where, args = inList(where, args, "type", types)
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM tasks WHERE `+strings.Join(where, " AND ")+` LIMIT 1`, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return fromNullMS(v), v.Valid, nil
+	return err == nil, s.classify(err)
+}
+
+// CancelRequested lists the worker's running tasks flagged for cancel.
+func (s *SQLite) CancelRequested(ctx context.Context, worker string) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM tasks
+		WHERE status = 'running' AND cancel_requested = 1 AND lease_worker = ?`, worker)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, s.classify(rows.Err())
 }

@@ -176,9 +176,15 @@ type Store interface {
 	Claim(ctx context.Context, r ClaimRequest) ([]Task, error)
 	// Renew extends the leases of a worker's running tasks.
 	Renew(ctx context.Context, worker string, ids []int64, lease time.Duration) (Heartbeat, error)
-	// Finish records outcomes; an outcome for a task the worker no longer
-	// holds is dropped and its id returned.
-	Finish(ctx context.Context, outs []Outcome) (lost []int64, err error)
+	// Finish appends events, then records outcomes, in one transaction; an
+	// outcome for a task the worker no longer holds is dropped and its id
+	// returned. Runners batch their writes through it.
+	Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (lost []int64, err error)
+	// Ready reports, without writing, whether a claim could find a task.
+	Ready(ctx context.Context, queues, types []string) (bool, error)
+	// CancelRequested lists a worker's running tasks whose cancel was
+	// requested, without writing.
+	CancelRequested(ctx context.Context, worker string) ([]int64, error)
 	// Release puts a worker's running tasks back to pending without counting
 	// the attempt (graceful shutdown).
 	Release(ctx context.Context, worker string, ids []int64) error
@@ -186,9 +192,5 @@ type Store interface {
 	// counted, run after a backoff) or fails them with "worker lost" when no
 	// attempts are left. It returns how many it changed.
 	Rescue(ctx context.Context) (int, error)
-	// NextRunAfter is the earliest run_after of a pending task; ok is false
-	// when nothing is pending.
-	NextRunAfter(ctx context.Context) (t time.Time, ok bool, err error)
-
 	Close() error
 }

@@ -141,11 +141,11 @@ func TestStateMachine(t *testing.T) {
 	require.Equal(t, []int64{id}, hb.Cancel)
 
 	// Another worker cannot finish it.
-	lost, err := s.Finish(ctx, []db.Outcome{{ID: id, Worker: "w2", Status: db.StatusCompleted}})
+	lost, err := s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w2", Status: db.StatusCompleted}})
 	require.NoError(t, err)
 	require.Equal(t, []int64{id}, lost)
 
-	lost, err = s.Finish(ctx, []db.Outcome{{ID: id, Worker: "w1", Status: db.StatusCancelled, Error: "cancelled"}})
+	lost, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w1", Status: db.StatusCancelled, Error: "cancelled"}})
 	require.NoError(t, err)
 	require.Empty(t, lost)
 	task, err = s.Get(ctx, id)
@@ -189,10 +189,12 @@ func TestClaimOrderQueuesAndRunAfter(t *testing.T) {
 	require.Equal(t, high, got[0].ID)
 	require.Equal(t, low, got[1].ID)
 
-	next, ok, err := s.NextRunAfter(ctx)
+	ready, err := s.Ready(ctx, []string{"default"}, []string{"exec"})
 	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, c.Now(), next) // "other" and "agent" are ready now
+	require.False(t, ready, "the rest of default is scheduled later")
+	ready, err = s.Ready(ctx, []string{"other"}, nil)
+	require.NoError(t, err)
+	require.True(t, ready)
 
 	c.Add(time.Hour)
 	got, err = s.Claim(ctx, db.ClaimRequest{Worker: "w", Limit: 10, Lease: time.Minute})
@@ -232,7 +234,7 @@ func TestRescueAndRelease(t *testing.T) {
 	require.Contains(t, task.Error, "worker lost")
 
 	// The dead worker's late outcome is dropped.
-	lost, err := s.Finish(ctx, []db.Outcome{{ID: retry, Worker: "dead", Status: db.StatusCompleted}})
+	lost, err := s.Finish(ctx, nil, []db.Outcome{{ID: retry, Worker: "dead", Status: db.StatusCompleted}})
 	require.NoError(t, err)
 	require.Equal(t, []int64{retry}, lost)
 
@@ -256,7 +258,7 @@ func TestFinishRetryKeepsAttempt(t *testing.T) {
 	_, err := s.Claim(ctx, db.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute})
 	require.NoError(t, err)
 	at := c.Now().Add(5 * time.Second)
-	_, err = s.Finish(ctx, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusPending, Error: "boom", RunAfter: at}})
+	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusPending, Error: "boom", RunAfter: at}})
 	require.NoError(t, err)
 	task, err := s.Get(ctx, id)
 	require.NoError(t, err)
@@ -265,7 +267,7 @@ func TestFinishRetryKeepsAttempt(t *testing.T) {
 	require.Equal(t, at, task.RunAfter)
 	require.Equal(t, "boom", task.Error)
 
-	_, err = s.Finish(ctx, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusRunning}})
+	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusRunning}})
 	var te *db.TransitionError
 	require.ErrorAs(t, err, &te)
 }

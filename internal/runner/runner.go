@@ -1,0 +1,299 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/opsctl/opsctl/internal/db"
+)
+
+// Options configure a Runner.
+type Options struct {
+	Store    db.Store
+	Registry Registry
+	// Worker names this runner in leases; empty means host:pid:random.
+	Worker  string
+	Workers int      // concurrent tasks; at least 1
+	Queues  []string // empty means all
+	Lease   time.Duration
+	Poll    time.Duration // idle poll interval
+	Grace   time.Duration // shutdown grace for in-flight tasks
+	// DefaultTimeout applies to tasks without their own; 0 means none.
+	DefaultTimeout time.Duration
+	// CancelPoll is how often running tasks are checked for cancel
+	// requests; 0 means 500ms.
+	CancelPoll time.Duration
+	// Once stops when nothing is ready and nothing is running.
+	Once bool
+	// MaxTasks stops claiming after this many tasks; 0 means no limit.
+	MaxTasks int
+	// Backoff is the delay before retry n (1-based); nil means Backoff.
+	Backoff func(n int) time.Duration
+	// Log receives the runner's own notes (not task output); nil discards.
+	Log io.Writer
+	// OnFinish, if set, is called after each task's outcome is stored.
+	OnFinish func(db.Outcome)
+	// OnClaim, if set, is called with each claimed task (bench uses it).
+	OnClaim func(db.Task)
+}
+
+// Runner claims tasks and runs them in this process.
+type Runner struct {
+	opts   Options
+	writes chan write
+	// slot is signalled when a task finishes, so a busy runner claims the
+	// next task at once instead of waiting for the poll.
+	slot chan struct{}
+
+	mu      sync.Mutex
+	running map[int64]*run
+	claimed int
+}
+
+// run is one task in flight.
+type run struct {
+	task   db.Task
+	cancel context.CancelCauseFunc
+}
+
+// Causes of a task's context ending, other than its timeout.
+var (
+	errCancelled = errors.New("cancelled")
+	errShutdown  = errors.New("runner shutting down")
+	errLeaseLost = errors.New("lease lost")
+)
+
+// New checks options and returns a Runner.
+func New(opts Options) (*Runner, error) {
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("runner: no store")
+	case len(opts.Registry) == 0:
+		return nil, errors.New("runner: no handlers")
+	case opts.Lease < time.Second:
+		return nil, fmt.Errorf("runner: lease %s is shorter than 1s", opts.Lease)
+	}
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 50 * time.Millisecond
+	}
+	if opts.CancelPoll <= 0 {
+		opts.CancelPoll = 500 * time.Millisecond
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = Backoff
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Worker == "" {
+		opts.Worker = WorkerID()
+	}
+	return &Runner{
+		opts:    opts,
+		writes:  make(chan write, 8192),
+		slot:    make(chan struct{}, 1),
+		running: map[int64]*run{},
+	}, nil
+}
+
+// WorkerID is host:pid:random, unique per runner process.
+func WorkerID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Worker is this runner's lease name.
+func (r *Runner) Worker() string { return r.opts.Worker }
+
+// Run claims and runs tasks until ctx is done (then shuts down gracefully),
+// or, with Once or MaxTasks, until the work is drained. It returns an error
+// only when the runner itself could not work.
+func (r *Runner) Run(ctx context.Context) error {
+	// Task contexts hang off base, not ctx: a signal must stop claiming
+	// without cancelling the work in flight.
+	base, stopAll := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopAll(errShutdown)
+
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- r.writer(base) }()
+	beatCtx, stopBeats := context.WithCancel(base)
+	beatsDone := make(chan struct{})
+	go func() { r.heartbeat(beatCtx); close(beatsDone) }()
+
+	var wg sync.WaitGroup
+	err := r.loop(ctx, base, &wg)
+
+	// Graceful stop: let in-flight tasks finish within the grace, then
+	// cancel them; their outcome is a release, not a counted attempt.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if n := r.inFlight(); n > 0 && ctx.Err() != nil {
+		fmt.Fprintf(r.opts.Log, "opsctl: stopping: waiting up to %s for %d task(s)\n", r.opts.Grace, n)
+		select {
+		case <-done:
+		case <-time.After(r.opts.Grace):
+			r.cancelAll(errShutdown)
+			<-done
+		}
+	}
+	<-done
+	stopBeats()
+	<-beatsDone
+	close(r.writes)
+	if werr := <-writerDone; err == nil {
+		err = werr
+	}
+	return err
+}
+
+// loop claims while there is room and work, until ctx ends or the run is
+// drained.
+func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
+	lastRescue := time.Time{}
+	rescueEvery := r.opts.Lease / 3
+	types := r.opts.Registry.Types()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if time.Since(lastRescue) >= rescueEvery {
+			if n, err := r.opts.Store.Rescue(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("rescue: %w", err)
+			} else if n > 0 {
+				fmt.Fprintf(r.opts.Log, "opsctl: rescued %d task(s) whose runner was lost\n", n)
+			}
+			lastRescue = time.Now()
+		}
+		free := r.opts.Workers - r.inFlight()
+		if r.opts.MaxTasks > 0 {
+			free = min(free, r.opts.MaxTasks-r.claimedCount())
+		}
+		claimedNow := 0
+		if free > 0 {
+			ready, err := r.opts.Store.Ready(ctx, r.opts.Queues, types)
+			if err == nil && ready {
+				var ts []db.Task
+				ts, err = r.opts.Store.Claim(ctx, db.ClaimRequest{
+					Worker: r.opts.Worker, Queues: r.opts.Queues, Types: types, Limit: free, Lease: r.opts.Lease})
+				for _, t := range ts {
+					r.start(base, wg, t)
+				}
+				claimedNow = len(ts)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("claim: %w", err)
+			}
+		}
+		if r.opts.MaxTasks > 0 && r.claimedCount() >= r.opts.MaxTasks {
+			return nil
+		}
+		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 {
+			return nil
+		}
+		if claimedNow > 0 && free-claimedNow > 0 {
+			continue // there may be more ready right now
+		}
+		timer.Reset(r.opts.Poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.slot:
+		case <-timer.C:
+		}
+	}
+}
+
+func (r *Runner) inFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.running)
+}
+
+func (r *Runner) claimedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claimed
+}
+
+func (r *Runner) cancelAll(cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ru := range r.running {
+		ru.cancel(cause)
+	}
+}
+
+// cancelTasks cancels the given running tasks with cause.
+func (r *Runner) cancelTasks(ids []int64, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if ru, ok := r.running[id]; ok {
+			ru.cancel(cause)
+		}
+	}
+}
+
+func (r *Runner) runningIDs() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]int64, 0, len(r.running))
+	for id := range r.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// heartbeat renews leases at a third of the lease, and checks for cancel
+// requests more often, with cheap reads.
+func (r *Runner) heartbeat(ctx context.Context) {
+	renew := time.NewTicker(r.opts.Lease / 3)
+	defer renew.Stop()
+	check := time.NewTicker(r.opts.CancelPoll)
+	defer check.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+			ids := r.runningIDs()
+			if len(ids) == 0 {
+				continue
+			}
+			hb, err := r.opts.Store.Renew(ctx, r.opts.Worker, ids, r.opts.Lease)
+			if err != nil {
+				fmt.Fprintf(r.opts.Log, "opsctl: heartbeat: %v\n", err)
+				continue
+			}
+			r.cancelTasks(hb.Lost, errLeaseLost)
+			r.cancelTasks(hb.Cancel, errCancelled)
+		case <-check.C:
+			if r.inFlight() == 0 {
+				continue
+			}
+			ids, err := r.opts.Store.CancelRequested(ctx, r.opts.Worker)
+			if err != nil {
+				fmt.Fprintf(r.opts.Log, "opsctl: cancel check: %v\n", err)
+				continue
+			}
+			r.cancelTasks(ids, errCancelled)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/opsctl/opsctl/internal/db"
+)
+
+// start runs one claimed task in its own goroutine.
+func (r *Runner) start(base context.Context, wg *sync.WaitGroup, t db.Task) {
+	ctx, cancel := context.WithCancelCause(base)
+	r.mu.Lock()
+	r.running[t.ID] = &run{task: t, cancel: cancel}
+	r.claimed++
+	r.mu.Unlock()
+	if r.opts.OnClaim != nil {
+		r.opts.OnClaim(t)
+	}
+	wg.Go(func() {
+		out, keep := r.execute(ctx, t)
+		cancel(nil)
+		r.mu.Lock()
+		delete(r.running, t.ID)
+		r.mu.Unlock()
+		if keep {
+			r.writes <- write{outcome: &out}
+		}
+		select {
+		case r.slot <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// execute runs the handler and turns how it ended into an outcome. keep is
+// false when the outcome must not be written (the lease was lost).
+func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep bool) {
+	out = db.Outcome{ID: t.ID, Worker: r.opts.Worker}
+	h := r.opts.Registry[t.Type]
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = r.opts.DefaultTimeout
+	}
+	runCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
+		defer cancel()
+	}
+	ev := &taskEvents{id: t.ID, writes: r.writes}
+	result, err := safeRun(runCtx, h, t.Input, ev)
+	out.Result = result
+
+	switch cause := context.Cause(runCtx); {
+	case errors.Is(cause, errLeaseLost):
+		return out, false
+	case errors.Is(cause, errShutdown):
+		r.writes <- write{release: t.ID}
+		return out, false
+	case errors.Is(cause, errCancelled):
+		out.Status, out.Error = db.StatusCancelled, "cancelled while running"
+		return out, true
+	case runCtx.Err() != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		out.Status, out.Error = db.StatusFailed, cause.Error()
+		return out, true
+	}
+	if err == nil {
+		out.Status = db.StatusCompleted
+		return out, true
+	}
+	out.Status, out.Error = db.StatusFailed, err.Error()
+	var re interface{ Retryable() bool }
+	if errors.As(err, &re) && re.Retryable() && t.Attempts < t.MaxAttempts {
+		out.Status = db.StatusPending
+		out.RunAfter = time.Now().Add(r.opts.Backoff(t.Attempts))
+	}
+	return out, true
+}
+
+// safeRun calls the handler, turning a panic into an error so one bad
+// handler fails its task and the runner keeps going.
+func safeRun(ctx context.Context, h Handler, input json.RawMessage, ev Events) (res json.RawMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ev.Emit("warning", map[string]string{"message": fmt.Sprintf("panic: %v", p), "stack": string(debug.Stack())})
+			res, err = nil, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return h.Run(ctx, input, ev)
+}
+
+// Backoff is the default retry delay: exponential from 1s, capped at 10
+// minutes, with full jitter over its upper half so retries of many tasks
+// that failed together spread out.
+func Backoff(n int) time.Duration {
+	d := time.Second << min(max(n-1, 0), 20)
+	d = min(d, 10*time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Retryable marks an error as worth another attempt.
+func Retryable(err error) error { return retryable{err} }
+
+type retryable struct{ error }
+
+func (retryable) Retryable() bool { return true }
+
+func (e retryable) Unwrap() error { return e.error }
