@@ -7,6 +7,7 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -125,7 +126,9 @@ type Provider interface {
 	// Name is the provider's configured name ("openai", "anthropic", "ollama", ...).
 	Name() string
 	// Complete makes one model call. The SDK's own retries (429, 5xx) happen
-	// inside it; the error it returns, if any, is an *Error.
+	// inside it; the error it returns, if any, is an *Error, except when ctx
+	// ends first: then it is an error wrapping ctx.Err(), so that
+	// errors.Is(err, context.Canceled) tells a cancelled run from a failed one.
 	Complete(ctx context.Context, req Request) (Response, error)
 }
 
@@ -137,9 +140,18 @@ type Error struct {
 	Retryable bool   // 408, 409, 429, 5xx, network errors: worth a later attempt
 }
 
+// Error formats the failure as one line: provider, status (when there was a
+// response) and the provider's message. Adapters never put the API key in it.
 func (e *Error) Error() string {
 	if e.Status == 0 {
 		return fmt.Sprintf("%s: %s", e.Provider, e.Message)
 	}
 	return fmt.Sprintf("%s: %d %s", e.Provider, e.Status, e.Message)
+}
+
+// IsRetryable reports whether err is an *Error worth a later attempt. A
+// cancelled or expired context is not: the caller decided to stop.
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable
 }

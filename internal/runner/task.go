@@ -68,20 +68,29 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep b
 		out.Status, out.Error = db.StatusCancelled, "cancelled while running"
 		return out, true
 	case runCtx.Err() != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		out.Status, out.Error = db.StatusFailed, cause.Error()
-		return out, true
-	}
-	if err == nil {
+		err = cause // a timeout is worth another attempt, if there is one
+	case err == nil:
 		out.Status = db.StatusCompleted
 		return out, true
 	}
 	out.Status, out.Error = db.StatusFailed, err.Error()
-	var re interface{ Retryable() bool }
-	if errors.As(err, &re) && re.Retryable() && t.Attempts < t.MaxAttempts {
+	if t.Attempts < t.MaxAttempts && isRetryable(err) {
 		out.Status = db.StatusPending
 		out.RunAfter = time.Now().Add(r.opts.Backoff(t.Attempts))
 	}
 	return out, true
+}
+
+// isRetryable reports whether a failed attempt may be tried again. Every
+// error is, while attempts are left (max-attempts is the user's say), unless
+// it declares itself permanent with a Retryable() method reporting false:
+// a rejected API key will not get better by trying again.
+func isRetryable(err error) bool {
+	var re interface{ Retryable() bool }
+	if errors.As(err, &re) {
+		return re.Retryable()
+	}
+	return true
 }
 
 // safeRun calls the handler, turning a panic into an error so one bad
@@ -90,7 +99,7 @@ func safeRun(ctx context.Context, h Handler, input json.RawMessage, ev Events) (
 	defer func() {
 		if p := recover(); p != nil {
 			ev.Emit("warning", map[string]string{"message": fmt.Sprintf("panic: %v", p), "stack": string(debug.Stack())})
-			res, err = nil, fmt.Errorf("panic: %v", p)
+			res, err = nil, Permanent(fmt.Errorf("panic: %v", p))
 		}
 	}()
 	return h.Run(ctx, input, ev)
@@ -105,11 +114,11 @@ func Backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Retryable marks an error as worth another attempt.
-func Retryable(err error) error { return retryable{err} }
+// Permanent marks an error as not worth another attempt.
+func Permanent(err error) error { return permanent{err} }
 
-type retryable struct{ error }
+type permanent struct{ error }
 
-func (retryable) Retryable() bool { return true }
+func (permanent) Retryable() bool { return false }
 
-func (e retryable) Unwrap() error { return e.error }
+func (e permanent) Unwrap() error { return e.error }

@@ -1,0 +1,174 @@
+package commands_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// procEnv is one test's private opsctl world: a database and a work dir.
+type procEnv struct {
+	t   *testing.T
+	dir string
+	env []string
+}
+
+func newProcEnv(t *testing.T) *procEnv {
+	t.Helper()
+	dir := t.TempDir()
+	env := append(os.Environ(),
+		"OPSCTL_DB="+filepath.Join(dir, "opsctl.db"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"NO_COLOR=1",
+		// Race-enabled binaries otherwise sleep a second at exit; each
+		// exec task's supervisor is one.
+		"GORACE=atexit_sleep_ms=0",
+	)
+	return &procEnv{t: t, dir: dir, env: env}
+}
+
+// command builds an opsctl process (the test binary, via PATH).
+func (p *procEnv) command(args ...string) *exec.Cmd {
+	cmd := exec.Command("opsctl", args...)
+	cmd.Env = p.env
+	cmd.Dir = p.dir
+	return cmd
+}
+
+// run runs opsctl to the end and returns stdout, stderr and the exit code.
+func (p *procEnv) run(args ...string) (string, string, int) {
+	p.t.Helper()
+	cmd := p.command(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(p.t, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// ok runs opsctl and requires exit 0.
+func (p *procEnv) ok(args ...string) string {
+	p.t.Helper()
+	out, errOut, code := p.run(args...)
+	require.Equal(p.t, 0, code, "opsctl %v\nstdout: %s\nstderr: %s", args, out, errOut)
+	return out
+}
+
+// submit submits a task and returns its id.
+func (p *procEnv) submit(args ...string) int64 {
+	p.t.Helper()
+	out := p.ok(append([]string{"submit", "-q"}, args...)...)
+	id, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	require.NoError(p.t, err, out)
+	return id
+}
+
+// task is the subset of `show -o json` the tests read.
+type task struct {
+	ID       int64           `json:"id"`
+	Status   string          `json:"status"`
+	Error    string          `json:"error"`
+	Attempts int             `json:"attempts"`
+	Result   json.RawMessage `json:"result"`
+}
+
+func (p *procEnv) show(id int64) task {
+	p.t.Helper()
+	var tk task
+	require.NoError(p.t, json.Unmarshal([]byte(p.ok("show", "-o", "json", strconv.FormatInt(id, 10))), &tk))
+	return tk
+}
+
+// eventually polls cond every 50ms until it holds or the limit passes.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readPID waits for a task's command to write its pid to path.
+func readPID(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	eventually(t, 20*time.Second, "pid file "+path, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	return pid
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// startRunner starts `opsctl run` in the background; stop it with the
+// returned func (SIGKILL if still running at test end).
+func (p *procEnv) startRunner(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	p.t.Helper()
+	cmd := p.command(append([]string{"run"}, args...)...)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &errb, &errb
+	require.NoError(p.t, cmd.Start())
+	p.t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, &errb
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		require.NoError(t, err)
+		return 0
+	case <-ctx.Done():
+		t.Fatalf("process did not exit within %s", limit)
+		return -1
+	}
+}
