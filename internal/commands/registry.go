@@ -1,13 +1,77 @@
 package commands
 
 import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/opsctl/opsctl/internal/agent"
 	"github.com/opsctl/opsctl/internal/runner"
 )
 
 // newRegistry builds the task-type registry: the one place task types are
-// bound to handlers.
+// bound to handlers. Handlers read the config when first used, not here,
+// because flags are parsed after the registry exists.
 func newRegistry(f *Factory) runner.Registry {
 	return runner.Registry{
-		"exec": &runner.Exec{},
+		"exec":  &lazyHandler{build: func() (runner.Handler, error) { return newExecHandler(f) }},
+		"agent": &lazyHandler{build: func() (runner.Handler, error) { return newAgentHandler(f) }},
 	}
 }
+
+func newExecHandler(f *Factory) (runner.Handler, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	return &runner.Exec{OutputTail: c.Runner.OutputTail}, nil
+}
+
+func newAgentHandler(f *Factory) (runner.Handler, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now}
+	return agentAdapter{h}, nil
+}
+
+// agentAdapter fits the agent handler to runner.Handler: the two Events
+// interfaces have the same method but are distinct types.
+type agentAdapter struct{ h *agent.Handler }
+
+func (a agentAdapter) Validate(input json.RawMessage) error { return a.h.Validate(input) }
+
+func (a agentAdapter) Run(ctx context.Context, input json.RawMessage, ev runner.Events) (json.RawMessage, error) {
+	return a.h.Run(ctx, input, ev)
+}
+
+// lazyHandler builds its handler on first use.
+type lazyHandler struct {
+	build func() (runner.Handler, error)
+	once  sync.Once
+	h     runner.Handler
+	err   error
+}
+
+func (l *lazyHandler) get() (runner.Handler, error) {
+	l.once.Do(func() { l.h, l.err = l.build() })
+	return l.h, l.err
+}
+
+func (l *lazyHandler) Validate(input json.RawMessage) error {
+	h, err := l.get()
+	if err != nil {
+		return err
+	}
+	return h.Validate(input)
+}
+
+func (l *lazyHandler) Run(ctx context.Context, input json.RawMessage, ev runner.Events) (json.RawMessage, error) {
+	h, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return h.Run(ctx, input, ev)
+}
+

@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/opsctl/opsctl/internal/agent"
+	"github.com/opsctl/opsctl/internal/mcp"
 )
 
 // Config is the effective configuration.
@@ -23,8 +26,13 @@ type Config struct {
 	// AutoMigrate brings an older database up to date (after a backup) on
 	// first use; when false, commands stop with exit 4 and ask for
 	// `opsctl migrate`.
-	AutoMigrate bool   `mapstructure:"auto_migrate"`
-	Runner      Runner `mapstructure:"runner"`
+	AutoMigrate bool         `mapstructure:"auto_migrate"`
+	Runner      Runner       `mapstructure:"runner"`
+	Agent       agent.Config `mapstructure:"agent"`
+	// MCPServers are the configured MCP servers by name, exactly as written
+	// in the file (not expanded: ${VAR} is expanded when a server starts,
+	// so a missing variable only matters to the tasks that use it).
+	MCPServers map[string]mcp.ServerConfig `mapstructure:"-"`
 
 	file    string            // the config file read, "" if none
 	sources map[string]string // key -> where its value came from
@@ -59,19 +67,29 @@ const EnvPrefix = "OPSCTL"
 // Keys lists the scalar settings in display order.
 func Keys() []string {
 	return []string{"db", "auto_migrate", "runner.workers", "runner.lease", "runner.grace",
-		"runner.poll", "runner.timeout", "runner.output_tail"}
+		"runner.poll", "runner.timeout", "runner.output_tail",
+		"agent.provider", "agent.model", "agent.base_url", "agent.api_key_env",
+		"agent.max_steps", "agent.max_tokens", "agent.timeout", "agent.memory_budget"}
 }
 
 func defaults(getenv func(string) string) map[string]any {
 	return map[string]any{
-		"db":                 DefaultDBPath(getenv),
-		"auto_migrate":       true,
-		"runner.workers":     0,
-		"runner.lease":       30 * time.Second,
-		"runner.grace":       10 * time.Second,
-		"runner.poll":        50 * time.Millisecond,
-		"runner.timeout":     time.Duration(0),
-		"runner.output_tail": 64 * 1024,
+		"db":                  DefaultDBPath(getenv),
+		"auto_migrate":        true,
+		"runner.workers":      0,
+		"runner.lease":        30 * time.Second,
+		"runner.grace":        10 * time.Second,
+		"runner.poll":         50 * time.Millisecond,
+		"runner.timeout":      time.Duration(0),
+		"runner.output_tail":  64 * 1024,
+		"agent.provider":      "openai",
+		"agent.model":         "",
+		"agent.base_url":      "",
+		"agent.api_key_env":   "",
+		"agent.max_steps":     10,
+		"agent.max_tokens":    0,
+		"agent.timeout":       time.Duration(0),
+		"agent.memory_budget": 0,
 	}
 }
 
@@ -156,6 +174,13 @@ func Load(opts Options) (*Config, error) {
 	if err := v.Unmarshal(c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if file != "" {
+		servers, err := readMCPServers(file)
+		if err != nil {
+			return nil, err
+		}
+		c.MCPServers = servers
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -176,6 +201,13 @@ func (c *Config) validate() error {
 		return errors.New("config: runner.grace and runner.timeout must not be negative")
 	case c.Runner.OutputTail < 0:
 		return errors.New("config: runner.output_tail must not be negative")
+	case c.Agent.MaxSteps < 0 || c.Agent.MaxTokens < 0 || c.Agent.Timeout < 0:
+		return errors.New("config: agent.max_steps, agent.max_tokens and agent.timeout must not be negative")
+	}
+	for name, sc := range c.MCPServers {
+		if err := sc.Validate(name); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	return nil
 }
@@ -193,14 +225,22 @@ type Setting struct {
 // Settings lists the effective values with their sources.
 func (c *Config) Settings() []Setting {
 	vals := map[string]string{
-		"db":                 c.DB,
-		"auto_migrate":       fmt.Sprint(c.AutoMigrate),
-		"runner.workers":     fmt.Sprint(c.Runner.Workers),
-		"runner.lease":       c.Runner.Lease.String(),
-		"runner.grace":       c.Runner.Grace.String(),
-		"runner.poll":        c.Runner.Poll.String(),
-		"runner.timeout":     c.Runner.Timeout.String(),
-		"runner.output_tail": fmt.Sprint(c.Runner.OutputTail),
+		"db":                  c.DB,
+		"auto_migrate":        fmt.Sprint(c.AutoMigrate),
+		"runner.workers":      fmt.Sprint(c.Runner.Workers),
+		"runner.lease":        c.Runner.Lease.String(),
+		"runner.grace":        c.Runner.Grace.String(),
+		"runner.poll":         c.Runner.Poll.String(),
+		"runner.timeout":      c.Runner.Timeout.String(),
+		"runner.output_tail":  fmt.Sprint(c.Runner.OutputTail),
+		"agent.provider":      c.Agent.Provider,
+		"agent.model":         c.Agent.Model,
+		"agent.base_url":      c.Agent.BaseURL,
+		"agent.api_key_env":   c.Agent.APIKeyEnv,
+		"agent.max_steps":     fmt.Sprint(c.Agent.MaxSteps),
+		"agent.max_tokens":    fmt.Sprint(c.Agent.MaxTokens),
+		"agent.timeout":       c.Agent.Timeout.String(),
+		"agent.memory_budget": fmt.Sprint(c.Agent.MemoryBudget),
 	}
 	var out []Setting
 	for _, k := range Keys() {
