@@ -2,9 +2,14 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opsctl/opsctl/internal/db"
 )
 
 // MigrateOptions are the flags of `opsctl migrate`.
@@ -39,7 +44,43 @@ A database written by a newer opsctl is refused and left untouched.`,
 	return cmd
 }
 
+// statusOnly reports where the database stands without changing it. A
+// database file that does not exist yet is left uncreated: everything is
+// pending.
+func (o *MigrateOptions) statusOnly(ctx context.Context) (db.MigrationStatus, error) {
+	c, err := o.F.Config()
+	if err != nil {
+		return db.MigrationStatus{}, err
+	}
+	if _, err := os.Stat(c.DB); errors.Is(err, fs.ErrNotExist) {
+		ms, err := db.Migrations()
+		if err != nil {
+			return db.MigrationStatus{}, err
+		}
+		return db.MigrationStatus{Latest: len(ms), Pending: ms}, nil
+	}
+	s, err := o.F.openSQLite(ctx, true)
+	if err != nil {
+		return db.MigrationStatus{}, err
+	}
+	defer s.Close()
+	return s.MigrationStatus(ctx)
+}
+
 func runMigrate(ctx context.Context, o *MigrateOptions) error {
+	if o.DryRun {
+		st, err := o.statusOnly(ctx)
+		if err != nil {
+			return err
+		}
+		if len(st.Pending) == 0 {
+			fmt.Fprintf(o.F.IO.Out, "schema is up to date (version %d)\n", st.Current)
+		}
+		for _, m := range st.Pending {
+			fmt.Fprintf(o.F.IO.Out, "-- migration %d_%s\n%s\n", m.Version, m.Name, m.SQL)
+		}
+		return nil
+	}
 	s, err := o.F.openSQLite(ctx, true)
 	if err != nil {
 		return err
@@ -52,12 +93,6 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 	w := o.F.IO.Out
 	if len(st.Pending) == 0 {
 		fmt.Fprintf(w, "schema is up to date (version %d)\n", st.Current)
-		return nil
-	}
-	if o.DryRun {
-		for _, m := range st.Pending {
-			fmt.Fprintf(w, "-- migration %d_%s\n%s\n", m.Version, m.Name, m.SQL)
-		}
 		return nil
 	}
 	if st.Current > 0 {
@@ -90,12 +125,7 @@ func runMigrateStatus(ctx context.Context, o *MigrateOptions) error {
 	if err := checkFormat(o.Output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	s, err := o.F.openSQLite(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	st, err := s.MigrationStatus(ctx)
+	st, err := o.statusOnly(ctx)
 	if err != nil {
 		return err
 	}

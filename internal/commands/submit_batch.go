@@ -21,7 +21,7 @@ type batchLine struct {
 	Name        string          `json:"name"`
 	Queue       string          `json:"queue"`
 	Priority    int             `json:"priority"`
-	MaxAttempts int             `json:"max_attempts"`
+	MaxAttempts *int            `json:"max_attempts"` // nil: the default, 1
 	Timeout     string          `json:"timeout"`
 	Key         string          `json:"key"`
 	RunAfter    string          `json:"run_after"`
@@ -76,10 +76,13 @@ func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
 	if err := f.Registry.Validate(b.Type, input); err != nil {
 		return t, err
 	}
-	if b.MaxAttempts < 0 {
-		return t, fmt.Errorf(`"max_attempts" must be at least 1`)
+	maxAttempts := 1
+	if b.MaxAttempts != nil {
+		if maxAttempts = *b.MaxAttempts; maxAttempts < 1 {
+			return t, fmt.Errorf(`"max_attempts" must be at least 1, got %d`, maxAttempts)
+		}
 	}
-	t = db.NewTask{Type: b.Type, Input: input, Name: b.Name, Queue: b.Queue, Priority: b.Priority, MaxAttempts: b.MaxAttempts, Key: b.Key}
+	t = db.NewTask{Type: b.Type, Input: input, Name: b.Name, Queue: b.Queue, Priority: b.Priority, MaxAttempts: maxAttempts, Key: b.Key}
 	if b.Timeout != "" {
 		if t.Timeout, err = parseDuration(`"timeout"`, b.Timeout); err != nil {
 			return t, err
