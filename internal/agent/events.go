@@ -9,8 +9,10 @@ import (
 )
 
 // Events receives what happens during a run, as it happens. The runner
-// appends each event to the task's event log as JSON. Emit is called from the
-// run's goroutine and must be cheap and never block for long.
+// appends each event to the task's event log as JSON. Emit is called mostly
+// from the run's goroutine, but MCP servers' stderr lines arrive from
+// others, so it must be safe for concurrent use; it must be cheap and never
+// block for long. No event is emitted after Run returns.
 type Events interface {
 	Emit(kind string, data any)
 }
@@ -23,6 +25,7 @@ const (
 	EventToolCall   = "tool_call"   // ToolCallEvent
 	EventToolResult = "tool_result" // ToolResultEvent
 	EventWarning    = "warning"     // WarningEvent
+	EventMCPStderr  = "mcp_stderr"  // MCPStderrEvent
 )
 
 // maxLoggedContent bounds the tool output copied into a tool_result event.
@@ -72,6 +75,12 @@ type WarningEvent struct {
 	Message string `json:"message"`
 }
 
+// MCPStderrEvent records one line a stdio MCP server wrote to its stderr.
+type MCPStderrEvent struct {
+	Server string `json:"server"`
+	Line   string `json:"line"`
+}
+
 // emitter redacts every event before it reaches Events. Redacting the
 // encoded JSON, rather than chosen fields, means a field added later cannot
 // leak a secret by being forgotten.
@@ -93,6 +102,13 @@ func (e emitter) emit(kind string, data any) {
 	}
 	e.events.Emit(kind, e.redact.JSON(b))
 }
+
+// emitterEvents lets a ToolSource emit through the run's emitter, so that
+// what it logs is redacted like everything else.
+type emitterEvents struct{ em emitter }
+
+// Emit encodes, redacts and passes on one event.
+func (e emitterEvents) Emit(kind string, data any) { e.em.emit(kind, data) }
 
 // warn emits a warning event.
 func (e emitter) warn(format string, args ...any) {

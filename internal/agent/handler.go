@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opsctl/opsctl/internal/llm"
+	"github.com/opsctl/opsctl/internal/mcp"
 )
 
 // Handler runs agent tasks for the runner. Its fields are set once when the
@@ -33,17 +34,56 @@ type Handler struct {
 	ToolSources []ToolSource
 	// Now tells the time for current_time; nil means time.Now.
 	Now func() time.Time
+	// MCPServers are the configured MCP servers by name, unexpanded. When
+	// it is not nil, the handler itself offers the tools of the servers a
+	// task selects (its mcp_servers, else Config.MCPServers): it refuses at
+	// submit a task that names a server missing from it, and starts the
+	// selected ones for each run. Nil leaves MCP to the ToolSources.
+	MCPServers map[string]mcp.ServerConfig
+	// LookupEnv reads the runner's environment when ${VAR} references in
+	// MCPServers are expanded, at the start of each run; nil means
+	// os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+
+	// mcpCloseGrace replaces mcp.DefaultCloseGrace when positive; tests
+	// shorten it.
+	mcpCloseGrace time.Duration
 }
 
 // Validate checks a task's input at submit, including what depends on the
-// config: the provider must be known and a model must be set somewhere. It
-// does not check the API key, which only the runner's environment holds.
+// config: the provider must be known, a model must be set somewhere, and
+// the MCP servers it selects must be configured (when MCPServers is set).
+// It does not check the API key or ${VAR} references, which only the
+// runner's environment can satisfy.
 func (h *Handler) Validate(input json.RawMessage) error {
 	in, err := decodeInput(input)
 	if err != nil {
 		return err
 	}
-	return checkProvider(h.Config.resolve(in))
+	s := h.Config.resolve(in)
+	if err := checkProvider(s); err != nil {
+		return err
+	}
+	return h.checkMCPServers(s)
+}
+
+// checkMCPServers refuses a server name that is not configured. It checks
+// nothing when the handler has no server map: the runner may know servers
+// this process does not.
+func (h *Handler) checkMCPServers(s settings) error {
+	if h.MCPServers == nil {
+		return nil
+	}
+	where := `"mcp_servers"`
+	if s.in.MCPServers == nil {
+		where = "agent.mcp_servers of the config"
+	}
+	for _, name := range s.mcpServers {
+		if _, ok := h.MCPServers[name]; !ok {
+			return unknownServerError(name, where, h.MCPServers)
+		}
+	}
+	return nil
 }
 
 // Run runs one agent task until the model answers or something stops it.
@@ -145,8 +185,12 @@ func (h *Handler) gatherTools(ctx context.Context, s settings, em emitter, env b
 	srcIn := s.in
 	srcIn.Tools, srcIn.MCPServers = s.tools, s.mcpServers
 	srcIn.Provider, srcIn.Model, srcIn.BaseURL = s.provider, s.model, s.baseURL
-	for _, src := range h.ToolSources {
-		tools, done, err := src.Tools(ctx, srcIn)
+	sources := h.ToolSources
+	if h.MCPServers != nil {
+		sources = append([]ToolSource{newMCPSource(h.MCPServers, h.LookupEnv, h.mcpCloseGrace)}, sources...)
+	}
+	for _, src := range sources {
+		tools, done, err := src.Tools(ctx, srcIn, emitterEvents{em})
 		if done != nil {
 			cleanups = append(cleanups, done)
 		}

@@ -211,7 +211,7 @@ type staticSource struct {
 }
 
 // Tools returns the fixed tools.
-func (s *staticSource) Tools(_ context.Context, in Input) ([]Tool, func(), error) {
+func (s *staticSource) Tools(_ context.Context, in Input, _ Events) ([]Tool, func(), error) {
 	s.mu.Lock()
 	s.got = append(s.got, in)
 	s.mu.Unlock()

@@ -45,11 +45,15 @@ func ToolErrorf(format string, args ...any) error {
 // nil, is called when the run ends for any reason, including when a later
 // source fails. A returned error ends the run before any model call.
 //
+// ev is the run's event log, with secrets redacted. A source may emit to it
+// from any goroutine (a server's stderr, say) until its cleanup returns,
+// and never after.
+//
 // Tools from a source are offered under the names their specs give. MCP
 // tools are named SERVER__TOOL; see Handler for how the task's tools list
 // narrows them.
 type ToolSource interface {
-	Tools(ctx context.Context, in Input) ([]Tool, func(), error)
+	Tools(ctx context.Context, in Input, ev Events) ([]Tool, func(), error)
 }
 
 // funcTool adapts a spec and a function into a Tool; the built-in tools use

@@ -2,9 +2,13 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/opsctl/opsctl/internal/config"
 )
 
 // ConfigOptions are the flags of `opsctl config`.
@@ -19,8 +23,10 @@ func newConfigCmd(f *Factory, runF func(context.Context, *ConfigOptions) error) 
 		Use:   "config",
 		Short: "Show the effective configuration and where each value came from",
 		Long: `Show the effective configuration: each value and its source (flag,
-environment variable, config file, or default). Secrets are redacted;
-API keys are read from the environment only and never shown.`,
+environment variable, config file, or default), then one line per MCP
+server from mcp_servers. Secrets are redacted: the values of MCP servers'
+env and headers are shown as [redacted]. API keys are read from the
+environment only and never shown.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -42,8 +48,13 @@ func runConfig(_ context.Context, o *ConfigOptions) error {
 		return err
 	}
 	settings := c.Settings()
+	servers := mcpServersJSON(c)
 	if o.Output == formatJSON {
-		return writeJSON(o.F.IO.Out, map[string]any{"file": c.File(), "settings": settings})
+		return writeJSON(o.F.IO.Out, struct {
+			File       string           `json:"file"`
+			Settings   []config.Setting `json:"settings"`
+			MCPServers []mcpServerJSON  `json:"mcp_servers"`
+		}{c.File(), settings, servers})
 	}
 	if c.File() != "" {
 		fmt.Fprintf(o.F.IO.ErrOut, "config file: %s\n", c.File())
@@ -51,6 +62,17 @@ func runConfig(_ context.Context, o *ConfigOptions) error {
 	tp := newTablePrinter(o.F.IO, "Key", "Value", "Source")
 	for _, s := range settings {
 		tp.Row(s.Key, s.Value, s.Source)
+	}
+	// One row per MCP server, its whole (redacted) config as compact JSON:
+	// servers come from the file only, so that is their source.
+	for _, s := range servers {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // keep "2>&1" in args readable
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+		tp.Row("mcp_servers."+s.Name, strings.TrimSuffix(b.String(), "\n"), "file "+c.File())
 	}
 	return tp.Render()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/opsctl/opsctl/internal/commands"
+	"github.com/opsctl/opsctl/internal/mcp/mcptest"
 	"github.com/opsctl/opsctl/internal/runner"
 )
 
@@ -22,6 +23,14 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, map[string]func(){
 		"opsctl": func() { os.Exit(commands.Main()) },
+		// Script helpers, in testhelpers_test.go.
+		"exitcode":       func() { os.Exit(exitcodeMain()) },
+		"opsctl-testsql": func() { os.Exit(testsqlMain()) },
+		// The MCP test server over stdio, and the helpers of the agent
+		// scripts, in fakes_test.go.
+		"mcptest-server": mcptest.Main,
+		"fakellm":        func() { os.Exit(fakellmMain()) },
+		"waitfile":       func() { os.Exit(waitfileMain()) },
 	})
 }
 

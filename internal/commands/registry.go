@@ -3,9 +3,11 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sync"
 
 	"github.com/opsctl/opsctl/internal/agent"
+	"github.com/opsctl/opsctl/internal/mcp"
 	"github.com/opsctl/opsctl/internal/runner"
 )
 
@@ -32,8 +34,28 @@ func newAgentHandler(f *Factory) (runner.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now}
+	servers := c.MCPServers
+	if servers == nil {
+		// An empty map, not nil: the handler then knows that no server is
+		// configured and refuses a task that names one.
+		servers = map[string]mcp.ServerConfig{}
+	}
+	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now, MCPServers: servers, LookupEnv: envLookup(f)}
 	return agentAdapter{h}, nil
+}
+
+// envLookup returns the lookup that expands ${VAR} in MCP server configs:
+// the factory's environment. Getenv cannot tell an empty variable from an
+// unset one, so an empty variable counts as unset; ${VAR:-default} treats
+// the two alike anyway.
+func envLookup(f *Factory) func(string) (string, bool) {
+	if f.Getenv == nil {
+		return os.LookupEnv
+	}
+	return func(name string) (string, bool) {
+		v := f.Getenv(name)
+		return v, v != ""
+	}
 }
 
 // agentAdapter fits the agent handler to runner.Handler: the two Events
@@ -74,4 +96,3 @@ func (l *lazyHandler) Run(ctx context.Context, input json.RawMessage, ev runner.
 	}
 	return h.Run(ctx, input, ev)
 }
-
