@@ -3,49 +3,37 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // emptyObjectSchema stands in for a tool that gives no schema: it takes an
 // object of any shape.
 const emptyObjectSchema = `{"type":"object"}`
 
-// refusingLoader stops a tool schema from making the validator fetch a file
-// or URL through "$ref". Tool schemas come from MCP servers too, and loading
-// whatever they point at would read local files on their behalf.
-type refusingLoader struct{}
-
-// Load refuses every URL.
-func (refusingLoader) Load(u string) (any, error) {
-	return nil, fmt.Errorf("loading %s is not allowed: tool schemas must be self-contained", u)
-}
-
-// compileSchema compiles a tool's argument schema. Each run compiles each
+// compileSchema resolves a tool's argument schema. Each run resolves each
 // schema once, when its tools are gathered, and reuses it for every call.
-func compileSchema(toolName string, raw json.RawMessage) (*jsonschema.Schema, error) {
+//
+// The validator is github.com/google/jsonschema-go, which the MCP SDK uses
+// too. Its resolver has no loader unless one is given, so a "$ref" to a file
+// or URL fails instead of making opsctl read whatever an MCP server's schema
+// points at. (A validator that compiles its meta-schemas at process start
+// would add milliseconds to every opsctl command, agent or not.)
+func compileSchema(toolName string, raw json.RawMessage) (*jsonschema.Resolved, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage(emptyObjectSchema)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("schema of tool %q is not valid JSON: %w", toolName, err)
+	var sch jsonschema.Schema
+	if err := json.Unmarshal(raw, &sch); err != nil {
+		return nil, fmt.Errorf("schema of tool %q is not a valid JSON Schema: %w", toolName, err)
 	}
-	c := jsonschema.NewCompiler()
-	c.UseLoader(refusingLoader{})
-	loc := "mem:///tools/" + url.PathEscape(toolName) + ".json"
-	if err := c.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("schema of tool %q: %w", toolName, err)
-	}
-	sch, err := c.Compile(loc)
+	rs, err := sch.Resolve(nil)
 	if err != nil {
 		return nil, fmt.Errorf("schema of tool %q: %w", toolName, err)
 	}
-	return sch, nil
+	return rs, nil
 }
 
 // normalizeArguments returns the arguments to validate and pass on. Models
@@ -57,37 +45,19 @@ func normalizeArguments(args json.RawMessage) json.RawMessage {
 	return args
 }
 
-// validateArguments checks arguments against a compiled schema and returns
-// a message the model can act on, naming each failing location.
-func validateArguments(sch *jsonschema.Schema, args json.RawMessage) error {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(args))
-	if err != nil {
+// validateArguments checks arguments against a resolved schema and returns
+// a message the model can act on.
+func validateArguments(sch *jsonschema.Resolved, args json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(args, &v); err != nil {
 		return fmt.Errorf("arguments are not valid JSON: %v", err)
 	}
-	err = sch.Validate(v)
-	if err == nil {
-		return nil
+	if err := sch.Validate(v); err != nil {
+		// The library prefixes every message with "validating root: ";
+		// the rest says what is wrong and where.
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "validating root: "))
 	}
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return err
-	}
-	var leaves []string
-	collectLeaves(verr, &leaves)
-	return errors.New(strings.Join(leaves, "; "))
-}
-
-// collectLeaves gathers the innermost validation errors, which say what is
-// actually wrong ("at '/url': missing property 'url'"), and skips the
-// wrappers above them, which only say that validation failed.
-func collectLeaves(e *jsonschema.ValidationError, out *[]string) {
-	if len(e.Causes) == 0 {
-		*out = append(*out, e.Error())
-		return
-	}
-	for _, c := range e.Causes {
-		collectLeaves(c, out)
-	}
+	return nil
 }
 
 // canonicalArguments returns a form of the arguments in which equal values

@@ -145,7 +145,8 @@ func TestRunToolSources(t *testing.T) {
 		require.Equal(t, "gpt-test", f.source.got[0].Model)
 	})
 	other := testTool{name: "util__other", schema: `{"type":"object"}`}
-	broken := testTool{name: "util__badschema", schema: `{"type":"nonsense"}`}
+	// A schema that points elsewhere is refused: nothing is fetched for it.
+	broken := testTool{name: "util__badschema", schema: `{"$ref":"file:///etc/passwd"}`}
 	tests := []struct {
 		name         string
 		input        string

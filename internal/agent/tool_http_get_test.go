@@ -100,6 +100,6 @@ func TestHTTPGet(t *testing.T) {
 		require.NoError(t, ts.add(newHTTPGetTool(nil, 0, time.Second, nil)))
 		out := ts.call(context.Background(), call("c", ToolHTTPGet, `{"url":"http://x","method":"POST"}`))
 		require.True(t, out.isError)
-		require.Contains(t, out.content, "error: invalid arguments: at '': additional properties 'method' not allowed")
+		require.Contains(t, out.content, `error: invalid arguments: unexpected additional properties ["method"]`)
 	})
 }

@@ -68,10 +68,10 @@ func TestRunCommand(t *testing.T) {
 		require.Equal(t, "exit code: 0\nhi\n", out.content)
 		out = ts.call(context.Background(), call("c", ToolRunCommand, `{"command":[]}`))
 		require.True(t, out.isError)
-		require.Contains(t, out.content, "error: invalid arguments: at '/command': minItems")
+		require.Contains(t, out.content, "error: invalid arguments: validating /properties/command: minItems: array length 0 is less than 1")
 		out = ts.call(context.Background(), call("c", ToolRunCommand, `{"command":"echo hi"}`))
 		require.True(t, out.isError)
-		require.Contains(t, out.content, "got string, want array")
+		require.Contains(t, out.content, `has type "string", want "array"`)
 	})
 }
 

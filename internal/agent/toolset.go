@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/opsctl/opsctl/internal/llm"
 )
@@ -23,7 +23,7 @@ type toolset struct {
 type runTool struct {
 	tool   Tool
 	spec   llm.ToolSpec
-	schema *jsonschema.Schema
+	schema *jsonschema.Resolved
 }
 
 // newToolset returns an empty toolset.
