@@ -64,6 +64,8 @@ func eventLine(e db.Event) string {
 		return fmt.Sprintf("%s %s id=%s: %s", tag, str("name"), str("id"), truncate(str("content"), 200))
 	case "warning":
 		return "warning: " + oneLine(str("message"))
+	case "mcp_stderr":
+		return fmt.Sprintf("mcp %s stderr: %s", str("server"), strings.TrimRight(str("line"), "\n"))
 	}
 	return e.Kind + " " + truncate(string(e.Data), 200)
 }

@@ -21,6 +21,12 @@ func TestMain(m *testing.M) {
 	if runner.IsSupervisor() {
 		os.Exit(runner.Supervise())
 	}
+	// Under -race every process sleeps a second at exit unless GORACE says
+	// otherwise; the scripts and process tests start thousands of opsctl
+	// processes (each exec task's supervisor is one), and they inherit this.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	testscript.Main(m, map[string]func(){
 		"opsctl": func() { os.Exit(commands.Main()) },
 		// Script helpers, in testhelpers_test.go.

@@ -12,17 +12,6 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// Under -race every process sleeps a second at exit (GORACE atexit_sleep_ms
-// defaults to 1000), and the scripts start hundreds of opsctl processes.
-// testscript passes GORACE on to them, so a short sleep set here, unless the
-// caller chose a GORACE of their own, keeps `go test -race` of the scripts
-// to seconds. The value is the one testscript's own docs suggest.
-func init() {
-	if os.Getenv("GORACE") == "" {
-		os.Setenv("GORACE", "atexit_sleep_ms=10")
-	}
-}
-
 // exitcodeMain is the scripts' "exitcode N PROG ARGS..." command: it runs
 // PROG with the script's stdin, stdout and stderr and succeeds only when
 // PROG exits with exactly N, so a script can assert opsctl's exit codes
