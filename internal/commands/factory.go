@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -85,7 +84,7 @@ func (f *Factory) openSQLite(ctx context.Context, noMigrate bool) (*db.SQLite, e
 	}
 	s, err := db.OpenSQLite(ctx, db.Options{Path: c.DB, AutoMigrate: c.AutoMigrate, NoMigrate: noMigrate, Now: f.Now})
 	if err != nil {
-		return nil, fmt.Errorf("%w", err)
+		return nil, err
 	}
 	return s, nil
 }
