@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -140,17 +141,35 @@ func alive(pid int) bool {
 
 // startRunner starts `opsctl run` in the background; stop it with the
 // returned func (SIGKILL if still running at test end).
-func (p *procEnv) startRunner(args ...string) (*exec.Cmd, *bytes.Buffer) {
+func (p *procEnv) startRunner(args ...string) (*exec.Cmd, *syncBuffer) {
 	p.t.Helper()
 	cmd := p.command(append([]string{"run"}, args...)...)
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &errb, &errb
+	errb := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = errb, errb
 	require.NoError(p.t, cmd.Start())
 	p.t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	return cmd, &errb
+	return cmd, errb
+}
+
+// syncBuffer is a buffer a process writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {

@@ -273,3 +273,23 @@ func TestLogsFollowStreams(t *testing.T) {
 	require.Contains(t, joined, "first\nsecond")
 	require.Contains(t, joined, "running -> completed")
 }
+
+// A second signal ends the runner at once (130); its task is left to lease
+// expiry and rescue, and its command still dies with the runner.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	id := p.submit("--", "sh", "-c", "echo $$ > pid; exec sleep 60")
+	r, errb := p.startRunner("--workers", "1", "--grace", "30s")
+	pid := readPID(t, filepath.Join(p.dir, "pid"))
+	require.NoError(t, r.Process.Signal(syscall.SIGTERM))
+	eventually(t, 10*time.Second, "the first signal to be noted", func() bool {
+		return strings.Contains(errb.String(), "stopping")
+	})
+	start := time.Now()
+	require.NoError(t, r.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 130, waitExit(t, r, 5*time.Second))
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.Equal(t, "running", p.show(id).Status, "left for rescue")
+	eventually(t, 10*time.Second, "the command to die with its runner", func() bool { return !alive(pid) })
+}
