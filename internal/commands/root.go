@@ -116,6 +116,8 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 		newRunCmd(f),
 		newWaitCmd(f),
 		newLogsCmd(f),
+		newBenchCmd(f),
+		newMCPCmd(f),
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
 		newHelpTopic("environment", "Environment variables opsctl reads", environmentHelp),
 	)

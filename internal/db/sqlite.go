@@ -42,6 +42,7 @@ type SQLite struct {
 	r          *sql.DB
 	now        func() time.Time
 	migrations []Migration
+	stmts      stmtCache
 }
 
 var _ Store = (*SQLite)(nil)
@@ -160,6 +161,7 @@ func (s *SQLite) Path() string { return s.path }
 
 // Close closes both connection pools.
 func (s *SQLite) Close() error {
+	s.stmts.close()
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

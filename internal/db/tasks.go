@@ -96,37 +96,149 @@ func (e *BatchError) Error() string { return fmt.Sprintf("task %d: %v", e.Index+
 func (e *BatchError) Unwrap() error { return e.Err }
 
 // SubmitBatch stores all tasks in one transaction, all or nothing.
+//
+// Tasks without a key are inserted insertChunk rows per statement: one
+// statement per row costs more in the driver than SQLite spends storing
+// the row. The ids of one statement's rows are consecutive and in row
+// order, because the table is AUTOINCREMENT and this transaction holds the
+// write lock, so they follow from the last inserted id. A task with a key
+// is looked up and inserted on its own, so a key repeated within the batch
+// finds the earlier line's task.
 func (s *SQLite) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult, error) {
 	out := make([]SubmitResult, len(ts))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		now := s.now()
-		ins, err := tx.PrepareContext(ctx, insertTask+" RETURNING id")
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		b := batchInserter{ctx: ctx, tx: tx, now: s.now(), out: out}
+		defer b.close()
+		start := 0 // first task of the pending run of keyless tasks
 		for i, t := range ts {
-			if t.Key != "" {
-				var id int64
-				err := tx.QueryRowContext(ctx, `SELECT id FROM tasks WHERE idempotency_key = ?`, t.Key).Scan(&id)
-				if err == nil {
-					out[i] = SubmitResult{ID: id, Existed: true}
-					continue
+			if t.Key == "" {
+				if i+1-start == insertChunk {
+					if err := b.insertRun(ts, start, i+1); err != nil {
+						return err
+					}
+					start = i + 1
 				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return &BatchError{Index: i, Err: err}
-				}
+				continue
 			}
-			if err := ins.QueryRowContext(ctx, insertArgs(t, now)...).Scan(&out[i].ID); err != nil {
-				return &BatchError{Index: i, Err: err}
+			if err := b.insertRun(ts, start, i); err != nil {
+				return err
+			}
+			start = i + 1
+			if err := b.insertKeyed(i, t); err != nil {
+				return err
 			}
 		}
-		return nil
+		return b.insertRun(ts, start, len(ts))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// insertChunk is how many rows one multi-row INSERT stores. Each row binds
+// 11 parameters, far below SQLite's limit of 32,766.
+const insertChunk = 256
+
+// batchInserter writes the tasks of one SubmitBatch transaction.
+type batchInserter struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	now   time.Time
+	out   []SubmitResult
+	chunk *sql.Stmt // the full-chunk multi-row INSERT, prepared on first use
+	one   *sql.Stmt // the one-row INSERT
+	args  []any
+}
+
+func (b *batchInserter) close() {
+	for _, st := range []*sql.Stmt{b.chunk, b.one} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// multiInsert is insertTask with n rows of values.
+func multiInsert(n int) string {
+	row := "(?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)"
+	head, _, _ := strings.Cut(insertTask, "VALUES")
+	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// insertRun inserts the keyless tasks ts[from:to] with one statement.
+func (b *batchInserter) insertRun(ts []NewTask, from, to int) error {
+	n := to - from
+	if n == 0 {
+		return nil
+	}
+	b.args = b.args[:0]
+	for _, t := range ts[from:to] {
+		b.args = append(b.args, insertArgs(t, b.now)...)
+	}
+	var res sql.Result
+	var err error
+	switch {
+	case n == insertChunk:
+		if b.chunk == nil {
+			if b.chunk, err = b.tx.PrepareContext(b.ctx, multiInsert(n)); err != nil {
+				return err
+			}
+		}
+		res, err = b.chunk.ExecContext(b.ctx, b.args...)
+	default:
+		res, err = b.tx.ExecContext(b.ctx, multiInsert(n), b.args...)
+	}
+	if err != nil {
+		// A failed statement changes nothing, so the rows can be tried one
+		// by one to say which of them is at fault.
+		for i := from; i < to; i++ {
+			if err := b.insertOne(i, ts[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	last, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		b.out[from+i] = SubmitResult{ID: last - int64(n-1-i)}
+	}
+	return nil
+}
+
+// insertKeyed stores ts[i], whose key is set, unless a task holds the key.
+func (b *batchInserter) insertKeyed(i int, t NewTask) error {
+	var id int64
+	err := b.tx.QueryRowContext(b.ctx, `SELECT id FROM tasks WHERE idempotency_key = ?`, t.Key).Scan(&id)
+	if err == nil {
+		b.out[i] = SubmitResult{ID: id, Existed: true}
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return &BatchError{Index: i, Err: err}
+	}
+	return b.insertOne(i, t)
+}
+
+// insertOne inserts one task.
+func (b *batchInserter) insertOne(i int, t NewTask) error {
+	if b.one == nil {
+		var err error
+		if b.one, err = b.tx.PrepareContext(b.ctx, insertTask); err != nil {
+			return err
+		}
+	}
+	res, err := b.one.ExecContext(b.ctx, insertArgs(t, b.now)...)
+	if err == nil {
+		b.out[i].ID, err = res.LastInsertId()
+	}
+	if err != nil {
+		return &BatchError{Index: i, Err: err}
+	}
+	return nil
 }
 
 // Get returns one task.
@@ -194,14 +306,48 @@ func (s *SQLite) Count(ctx context.Context) (int64, error) {
 
 // statusEvent appends a status-change event inside tx.
 func statusEvent(ctx context.Context, tx *sql.Tx, id int64, at time.Time, from, to Status, reason string) error {
+	return writeStatusEvents(ctx, tx, at, []statusChange{{id: id, data: statusData(from, to, reason)}})
+}
+
+// statusChange is one status event to write: a task and its event's data.
+type statusChange struct {
+	id   int64
+	data string
+}
+
+// statusData is the data of a status event.
+func statusData(from, to Status, reason string) string {
 	data, _ := json.Marshal(struct {
 		From   Status `json:"from"`
 		To     Status `json:"to"`
 		Reason string `json:"reason,omitempty"`
 	}{from, to, reason})
-	_, err := tx.ExecContext(ctx, `INSERT INTO task_events (task_id, at, kind, data) VALUES (?, ?, ?, ?)`,
-		id, ms(at), EventStatus, string(data))
-	return err
+	return string(data)
+}
+
+// eventChunk is how many events one multi-row INSERT writes.
+const eventChunk = 256
+
+// writeStatusEvents appends the status events of a batch of changes inside
+// tx, eventChunk rows per statement: a runner's claims and outcomes come in
+// batches, and one statement per event would cost more than the rows.
+func writeStatusEvents(ctx context.Context, tx *sql.Tx, at time.Time, cs []statusChange) error {
+	const row = "(?, ?, '" + EventStatus + "', ?)"
+	args := make([]any, 0, 3*min(len(cs), eventChunk))
+	for len(cs) > 0 {
+		n := min(len(cs), eventChunk)
+		args = args[:0]
+		for _, c := range cs[:n] {
+			args = append(args, c.id, ms(at), c.data)
+		}
+		q := "INSERT INTO task_events (task_id, at, kind, data) VALUES " +
+			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		cs = cs[n:]
+	}
+	return nil
 }
 
 // transition runs one conditional update of task id from one of the
@@ -259,7 +405,18 @@ func (s *SQLite) Retry(ctx context.Context, id int64) (Task, error) {
 		 started_at = NULL, finished_at = NULL`, ms(s.now()))
 }
 
-// Prune deletes finished tasks (and, by cascade, their events).
+// pruneChunk is how many tasks one prune transaction deletes. With their
+// events that holds the write lock for tens of milliseconds; one
+// transaction for a million tasks held it for six seconds, stalling every
+// runner, and for ten million it would outlast their 30s busy timeout.
+const pruneChunk = 10_000
+
+// Prune deletes finished tasks (and, by cascade, their events), pruneChunk
+// tasks per transaction. Between transactions it pauses as long as the
+// last one held the lock (at least 10ms, at most 100ms, SQLite's longest
+// busy-wait step), so waiting writers get their turn. A prune that fails
+// part way has deleted whole chunks only; it returns how many with the
+// error.
 func (s *SQLite) Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error) {
 	statuses := f.Statuses
 	if len(statuses) == 0 {
@@ -277,13 +434,28 @@ func (s *SQLite) Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, 
 		err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM tasks WHERE `+cond, args...).Scan(&n)
 		return n, s.classify(err)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE `+cond, args...)
-		if err != nil {
+	args = append(args, pruneChunk)
+	for {
+		var deleted int64
+		start := time.Now()
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE `+cond+` LIMIT ?)`, args...)
+			if err != nil {
+				return err
+			}
+			deleted, err = res.RowsAffected()
 			return err
+		})
+		n += deleted
+		if err != nil || deleted < pruneChunk {
+			return n, err
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
+		t := time.NewTimer(min(max(time.Since(start), 10*time.Millisecond), 100*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, ctx.Err()
+		case <-t.C:
+		}
+	}
 }

@@ -166,6 +166,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 	types := r.opts.Registry.Types()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	busy := false // the last claim found tasks
 	for {
 		if time.Since(lastRescue) >= rescueEvery {
 			if n, err := r.opts.Store.Rescue(ctx); err != nil {
@@ -184,7 +185,12 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		}
 		claimedNow := 0
 		if free > 0 {
-			ready, err := r.opts.Store.Ready(ctx, r.opts.Queues, types)
+			// The read-only Ready check spares an idle runner the write
+			// lock; while claims keep finding work it only costs a query.
+			ready, err := true, error(nil)
+			if !busy {
+				ready, err = r.opts.Store.Ready(ctx, r.opts.Queues, types)
+			}
 			if err == nil && ready {
 				var ts []db.Task
 				ts, err = r.opts.Store.Claim(ctx, db.ClaimRequest{
@@ -193,6 +199,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 					r.start(base, wg, t)
 				}
 				claimedNow = len(ts)
+				busy = claimedNow > 0
 			}
 			if err != nil {
 				if ctx.Err() != nil {
