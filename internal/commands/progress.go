@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// progress draws a one-line "done/total" counter with a spinner and rate on
-// stderr, only when stderr is a terminal. On pipes it prints nothing.
+// progress draws a one-line "done/total" counter (or "done" when the total
+// is not known) with a spinner and rate on stderr, only when stderr is a
+// terminal. On pipes it prints nothing.
 type progress struct {
 	io    *IOStreams
 	total int
@@ -29,7 +30,11 @@ func (p *progress) Set(done int) {
 	frames := `|/-\`
 	p.frame = (p.frame + 1) % len(frames)
 	rate := float64(p.done) / time.Since(p.start).Seconds()
-	fmt.Fprintf(p.io.ErrOut, "\r\x1b[K%c %d/%d done (%.1f/s)", frames[p.frame], p.done, p.total, rate)
+	count := fmt.Sprint(p.done)
+	if p.total > 0 {
+		count += fmt.Sprintf("/%d", p.total)
+	}
+	fmt.Fprintf(p.io.ErrOut, "\r\x1b[K%c %s done (%.1f/s)", frames[p.frame], count, rate)
 	p.shown = true
 }
 

@@ -117,7 +117,6 @@ func runRun(ctx context.Context, o *RunOptions) error {
 				case <-stopProgress:
 					return
 				case <-t.C:
-					prog.total = int(done.Load())
 					prog.Set(int(done.Load()))
 				}
 			}

@@ -293,3 +293,24 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	require.Equal(t, "running", p.show(id).Status, "left for rescue")
 	eventually(t, 10*time.Second, "the command to die with its runner", func() bool { return !alive(pid) })
 }
+
+// On a terminal, wait and run --once draw progress on stderr; on a pipe
+// they do not. script(1) gives the command a pseudo-terminal.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	id := strconv.FormatInt(p.submit("--", "sleep", "0.5"), 10)
+	later := strconv.FormatInt(p.submit("--in", "1h", "--", "true"), 10)
+	tty := func(args string) string {
+		cmd := exec.Command("script", "-qc", "opsctl "+args, "/dev/null")
+		cmd.Env, cmd.Dir = p.env, p.dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return string(out)
+	}
+	require.Regexp(t, `\d+ done \(`, tty("run --once"))
+	require.Regexp(t, `0/2 done \(`, tty("wait --timeout 300ms "+id+" "+later))
+	_, stderr, code := p.run("wait", id)
+	require.Equal(t, 0, code)
+	require.Empty(t, stderr, "no progress on a pipe")
+}
