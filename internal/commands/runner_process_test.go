@@ -309,7 +309,7 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		return string(out)
 	}
 	require.Regexp(t, `\d+ done \(`, tty("run --once"))
-	require.Regexp(t, `0/2 done \(`, tty("wait --timeout 300ms "+id+" "+later))
+	require.Regexp(t, `1/2 done \(`, tty("wait --timeout 300ms "+id+" "+later))
 	_, stderr, code := p.run("wait", id)
 	require.Equal(t, 0, code)
 	require.Empty(t, stderr, "no progress on a pipe")
