@@ -57,6 +57,9 @@ type settings struct {
 	tools       []string
 	mcpServers  []string
 	temperature *float64
+	// taskEndpoint is set when the task's own base_url replaced the
+	// configured endpoint; no API key is sent there.
+	taskEndpoint bool
 }
 
 // defaultProvider is used when neither the task nor the config names one.
@@ -82,8 +85,12 @@ func (c Config) resolve(in Input) settings {
 	if in.Model != "" {
 		s.model = in.Model
 	}
-	if in.BaseURL != "" {
-		s.baseURL = in.BaseURL
+	if in.BaseURL != "" && in.BaseURL != s.baseURL {
+		// An endpoint the task names itself gets no key from the runner's
+		// environment: whoever can submit a task could otherwise point it
+		// at their own server and collect the key. Endpoints that need a
+		// key are configured (agent.base_url with agent.api_key_env).
+		s.baseURL, s.apiKeyEnv, s.taskEndpoint = in.BaseURL, "", true
 	}
 	s.maxSteps = firstPositive(in.MaxSteps, c.MaxSteps, DefaultMaxSteps)
 	s.maxTokens = firstPositive(in.MaxTokens, c.MaxTokens)

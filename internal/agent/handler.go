@@ -220,7 +220,7 @@ func (h *Handler) gatherTools(ctx context.Context, s settings, em emitter, env b
 // variable and the redacted variables, for the programs run_command starts:
 // a program has no business reading them, and its output could show them.
 func childEnviron(keyEnv string, redactEnv []string) []string {
-	hidden := append([]string{keyEnv}, redactEnv...)
+	hidden := append(append([]string{keyEnv}, redactEnv...), llm.KeyEnvs()...)
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")

@@ -112,7 +112,8 @@ func TestConfigResolve(t *testing.T) {
 		}},
 		{"input wins", Input{Prompt: "p", Model: "gpt-5", BaseURL: "http://other", MaxSteps: 2, MaxTokens: 9,
 			Timeout: "5s", Tools: []string{}, MCPServers: []string{}, Temperature: &temp}, settings{
-			provider: "openai", model: "gpt-5", baseURL: "http://other", apiKeyEnv: "KEY",
+			// The task's own endpoint gets no key variable from the config.
+			provider: "openai", model: "gpt-5", baseURL: "http://other", taskEndpoint: true,
 			maxSteps: 2, maxTokens: 9, timeout: 5 * time.Second,
 			tools: []string{}, mcpServers: []string{}, temperature: &temp,
 		}},

@@ -28,9 +28,13 @@ func checkProvider(s settings) error {
 // resolveAPIKey finds the API key for a run. Config.APIKeyEnv, when set,
 // names the variable and makes the key required. Otherwise the preset's
 // variable (OPENAI_API_KEY, ...) is read; the key is required for the hosted
-// providers, and optional for Ollama and for a custom base_url, which often
-// needs none. The error names the variable, never a value.
+// providers, and optional for Ollama and for a configured base_url, which
+// often needs none. A base_url the task names itself gets no key at all.
+// The error names the variable, never a value.
 func resolveAPIKey(s settings, getenv func(string) string) (key, keyEnv string, err error) {
+	if s.taskEndpoint {
+		return "", "", nil
+	}
 	_, _, keyEnv, _ = llm.Preset(s.provider)
 	needsKey := keyEnv != "" && s.baseURL == ""
 	if s.apiKeyEnv != "" {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/opsctl/opsctl/internal/agent"
+	"github.com/opsctl/opsctl/internal/llm"
 	"github.com/opsctl/opsctl/internal/mcp"
 	"github.com/opsctl/opsctl/internal/runner"
 )
@@ -26,7 +29,23 @@ func newExecHandler(f *Factory) (runner.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runner.Exec{OutputTail: c.Runner.OutputTail}, nil
+	hidden := append(append(llm.KeyEnvs(), c.Agent.APIKeyEnv), c.Agent.RedactEnv...)
+	return &runner.Exec{OutputTail: c.Runner.OutputTail, Environ: func() []string { return withoutEnv(os.Environ(), hidden) }}, nil
+}
+
+// withoutEnv drops the named variables from an environment. Exec tasks run
+// without the LLM providers' keys (and agent.redact_env): a command that
+// prints its environment would otherwise write them into the task's events.
+// A task that needs one names it in its own "env".
+func withoutEnv(env, names []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func newAgentHandler(f *Factory) (runner.Handler, error) {

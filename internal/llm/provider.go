@@ -62,6 +62,19 @@ func Preset(name string) (adapter, baseURL, keyEnv string, ok bool) {
 	return "", "", "", false
 }
 
+// KeyEnvs lists the environment variables that hold the presets' API keys.
+// Processes opsctl starts for other purposes (exec tasks, run_command) do
+// not get them.
+func KeyEnvs() []string {
+	var out []string
+	for _, name := range presetNames() {
+		if _, _, env, _ := Preset(name); env != "" {
+			out = append(out, env)
+		}
+	}
+	return out
+}
+
 // presetNames lists the names Preset knows, for error messages.
 func presetNames() []string {
 	return []string{"anthropic", "gemini", "ollama", "openai", "openrouter"}
