@@ -314,3 +314,43 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Empty(t, stderr, "no progress on a pipe")
 }
+
+// A command's background children end with it: they neither hold the task
+// open nor outlive it.
+func TestBackgroundChildrenEndWithTask(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	id := p.submit("--", "sh", "-c", "sleep 60 & echo $! > pid; echo started")
+	start := time.Now()
+	p.ok("run", "--once")
+	require.Less(t, time.Since(start), 30*time.Second, "the task did not wait for its background child")
+	require.Equal(t, "completed", p.show(id).Status)
+	eventually(t, 5*time.Second, "the background child to die", func() bool {
+		return !alive(readPID(t, filepath.Join(p.dir, "pid")))
+	})
+}
+
+// kill -9 of the runner takes a command's background children too.
+func TestKilledRunnerTakesBackgroundChildren(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	p.submit("--", "sh", "-c", "sleep 60 & echo $! > pid; sleep 60")
+	r, _ := p.startRunner("--workers", "1")
+	pid := readPID(t, filepath.Join(p.dir, "pid"))
+	require.NoError(t, r.Process.Signal(syscall.SIGKILL))
+	r.Wait()
+	eventually(t, 10*time.Second, "the background child to die with the runner", func() bool { return !alive(pid) })
+}
+
+// A runner that is PID 1 (a container without an init) runs exec tasks.
+func TestRunnerAsPIDOne(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	id := p.submit("--", "echo", "hello")
+	cmd := exec.Command("unshare", "--fork", "--pid", "--mount-proc", "opsctl", "run", "--once")
+	cmd.Env, cmd.Dir = p.env, p.dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "unshare needs root, as CI runs: %s", out)
+	tk := p.show(id)
+	require.Equal(t, "completed", tk.Status, tk.Error)
+}

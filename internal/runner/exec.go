@@ -68,7 +68,7 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 	if e.Environ != nil {
 		env = e.Environ
 	}
-	cmd.Env = append(append(env(), SuperviseEnv+"=1"), sortedEnv(in.Env)...)
+	cmd.Env = append(append(env(), fmt.Sprintf("%s=%d", SuperviseEnv, os.Getpid())), sortedEnv(in.Env)...)
 	cmd.Dir = in.Dir
 	cmd.SysProcAttr = processGroupAttr()
 	stdout, err := cmd.StdoutPipe()
@@ -92,7 +92,7 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 	go func() {
 		select {
 		case <-ctx.Done():
-			killGroup(cmd.Process.Pid)
+			killGroup(cmd.Process.Pid, stopped)
 		case <-stopped:
 		}
 	}()
@@ -189,11 +189,18 @@ func sortedEnv(m map[string]string) []string {
 	return out
 }
 
-// killGroup terminates a task's process group, then kills it after a grace.
-func killGroup(pgid int) {
+// killGroup asks a task's supervisor to end the command (it terminates the
+// command's group, then kills it after killGrace), and kills the supervisor
+// itself a second later if it is still there; the command then dies by its
+// parent-death signal. stopped closes when the supervisor has been reaped,
+// so a pid that was reused by then is never signalled.
+func killGroup(pgid int, stopped <-chan struct{}) {
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	go func() {
-		time.Sleep(killGrace + time.Second)
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		select {
+		case <-stopped:
+		case <-time.After(killGrace + time.Second):
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
 	}()
 }

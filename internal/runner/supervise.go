@@ -6,25 +6,29 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 )
 
-// SuperviseEnv marks a process started as an exec task's supervisor.
+// SuperviseEnv marks a process started as an exec task's supervisor; its
+// value is the runner's pid.
 const SuperviseEnv = "OPSCTL_SUPERVISE"
 
 // IsSupervisor reports whether this process was started as a supervisor.
-func IsSupervisor() bool { return os.Getenv(SuperviseEnv) == "1" }
+func IsSupervisor() bool { return os.Getenv(SuperviseEnv) != "" }
 
 // Supervise runs os.Args[1:] (after "--") as the supervised command and
 // returns the exit code to exit with.
 //
 // Why a supervisor: an exec task's command may start children of its own
-// (a shell pipeline, a build). A parent-death signal on the direct child
-// alone leaves those grandchildren orphaned when the runner is killed -9.
-// The runner starts this small process as the leader of a new process group
-// with a parent-death SIGTERM; when the runner dies, the supervisor kills
-// the whole group, grandchildren included, then exits.
+// (a shell pipeline, a build, a daemon it forgot). The runner starts this
+// small process with a parent-death SIGTERM, and it starts the command as
+// the leader of a process group of its own. When the command exits, the
+// supervisor kills whatever is left in that group, so background children
+// neither hold the task open nor outlive it. When the runner cancels the
+// task or dies (even by kill -9), the supervisor gets SIGTERM and ends the
+// whole group: SIGTERM, then SIGKILL after a short grace.
 func Supervise() int {
 	args := os.Args[1:]
 	for i, a := range args {
@@ -37,39 +41,41 @@ func Supervise() int {
 		fmt.Fprintln(os.Stderr, "opsctl supervisor: no command")
 		return 127
 	}
+	runnerPID := os.Getenv(SuperviseEnv)
 	os.Unsetenv(SuperviseEnv)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 
-	// If the runner died before the parent-death signal was armed, the
-	// supervisor has been re-parented already; stop at once.
-	if os.Getppid() == 1 {
+	// If the runner died before the parent-death signal was armed, this
+	// process has been re-parented already; stop at once.
+	if strconv.Itoa(os.Getppid()) != runnerPID {
 		return 137
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := startLocked(cmd); err != nil {
 		fmt.Fprintf(os.Stderr, "opsctl: %v\n", err)
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return 127
 		}
 		return 126
 	}
+	group := -cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		syscall.Kill(group, syscall.SIGKILL) // leftovers of a finished command
 		return exitStatus(cmd, err)
 	case <-sigs:
-		// Terminate the whole group (this process ignores the signal it is
-		// handling), then kill what is left after a short grace.
-		syscall.Kill(0, syscall.SIGTERM)
+		syscall.Kill(group, syscall.SIGTERM)
 		select {
 		case err := <-done:
-			syscall.Kill(0, syscall.SIGKILL)
+			syscall.Kill(group, syscall.SIGKILL)
 			return exitStatus(cmd, err)
 		case <-time.After(killGrace):
-			syscall.Kill(0, syscall.SIGKILL)
+			syscall.Kill(group, syscall.SIGKILL)
 			return 137
 		}
 	}
