@@ -46,8 +46,10 @@ const DefaultMaxSteps = 10
 
 // mcpToolName matches the SERVER__TOOL names MCP tools are offered under.
 // Such names cannot be checked at submit, because the servers are only
-// started when the task runs, so they are accepted on their shape alone.
-var mcpToolName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*__[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// started when the task runs, so they are accepted on their shape alone:
+// letters, digits, '_' and '-', the only characters OpenAI and Anthropic
+// accept in a tool name.
+var mcpToolName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*__[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // ValidateInput checks an agent task's input at submit, so that a task that
 // can never run is refused before it is stored. It returns one error naming

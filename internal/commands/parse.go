@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -60,8 +61,14 @@ func statusNames() string {
 // parseDuration accepts Go durations plus a day unit ("7d").
 func parseDuration(flag, s string) (time.Duration, error) {
 	if strings.HasSuffix(s, "d") {
-		if n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64); err == nil && n >= 0 {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		// The bound keeps the product inside a Duration (about 292 years);
+		// it also refuses NaN and the infinities.
+		if err == nil && n >= 0 && n <= float64(math.MaxInt64)/float64(24*time.Hour) {
 			return time.Duration(n * float64(24*time.Hour)), nil
+		}
+		if err == nil {
+			return 0, usageErrorf("%s %q is out of range", flag, s)
 		}
 	}
 	d, err := time.ParseDuration(s)

@@ -179,3 +179,35 @@ func fileSum(t *testing.T, path string) [32]byte {
 	require.NoError(t, err)
 	return sha256.Sum256(b)
 }
+
+// Opening an older database without migrating it (migrate status, dry run,
+// auto-migration off) leaves the file byte for byte as it was, journal mode
+// included.
+func TestOlderDatabaseUntouchedWithoutMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	all, err := db.Migrations()
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "v1.db")
+	raw, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = raw.Exec(all[0].SQL)
+	require.NoError(t, err)
+	_, err = raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?, 0)`, all[0].Name)
+	require.NoError(t, err)
+	require.NoError(t, raw.Close())
+	before := fileSum(t, path)
+
+	s, err := db.OpenSQLite(ctx, db.Options{Path: path, NoMigrate: true})
+	require.NoError(t, err)
+	st, err := s.MigrationStatus(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Current)
+	require.NoError(t, s.Close())
+
+	_, err = db.OpenSQLite(ctx, db.Options{Path: path})
+	var se *db.SchemaError
+	require.ErrorAs(t, err, &se)
+	require.True(t, se.Disabled)
+	require.Equal(t, before, fileSum(t, path))
+}

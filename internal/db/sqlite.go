@@ -128,8 +128,9 @@ func prepareFile(path string) error {
 }
 
 // init checks the schema and migrates as allowed. Nothing is written to a
-// database that is newer than this binary: the version check runs before
-// the journal mode is set, since switching to WAL rewrites the file header.
+// database that is newer than this binary, or that must not be migrated:
+// those checks run before the journal mode is set, since switching to WAL
+// rewrites the file header.
 func (s *SQLite) init(ctx context.Context, opts Options) error {
 	st, err := s.readSchema(ctx)
 	if err != nil {
@@ -138,14 +139,22 @@ func (s *SQLite) init(ctx context.Context, opts Options) error {
 	if err := st.check(s.path, s.migrations); err != nil {
 		return err
 	}
+	// Each early return below leaves the file as it was: opening for
+	// `migrate` (status, dry run) and refusing a database that needs
+	// migrating change nothing, not even the journal mode. `migrate`
+	// itself writes in the default journal mode; the next open switches.
+	if opts.NoMigrate {
+		return nil
+	}
+	pending := st.current() < len(s.migrations)
+	if pending && !st.empty && !opts.AutoMigrate {
+		return &SchemaError{Path: s.path, Current: st.current(), Latest: len(s.migrations), Disabled: true}
+	}
 	if _, err := s.w.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		return s.classify(fmt.Errorf("set WAL mode: %w", err))
 	}
-	if opts.NoMigrate || st.current() == len(s.migrations) {
+	if !pending {
 		return nil
-	}
-	if !st.empty && !opts.AutoMigrate {
-		return &SchemaError{Path: s.path, Current: st.current(), Latest: len(s.migrations), Disabled: true}
 	}
 	if !st.empty {
 		if _, err := s.Backup(ctx, st.current()); err != nil {
