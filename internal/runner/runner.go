@@ -173,7 +173,9 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("rescue: %w", err)
+				if err := r.storeTrouble(ctx, fmt.Errorf("rescue: %w", err)); err != nil {
+					return err
+				}
 			} else if n > 0 {
 				fmt.Fprintf(r.opts.Log, "opsctl: rescued %d task(s) whose runner was lost\n", n)
 			}
@@ -205,7 +207,10 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("claim: %w", err)
+				if err := r.storeTrouble(ctx, fmt.Errorf("claim: %w", err)); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		if r.opts.MaxTasks > 0 && r.claimedCount() >= r.opts.MaxTasks {
@@ -226,6 +231,27 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		}
 	}
 }
+
+// storeTrouble decides what a failed claim or rescue means. A database that
+// cannot be used at all, or any failure in --once mode, ends the run: the
+// runner cannot do its job and says so with its exit code. A long-running
+// runner logs anything else (a busy timeout, a full disk that clears) and
+// tries again after a pause, keeping its running tasks alive.
+func (r *Runner) storeTrouble(ctx context.Context, err error) error {
+	var ue *db.UnavailableError
+	if r.opts.Once || errors.As(err, &ue) {
+		return err
+	}
+	fmt.Fprintf(r.opts.Log, "opsctl: %v; trying again in %s\n", err, storeRetryDelay)
+	select {
+	case <-ctx.Done():
+	case <-time.After(storeRetryDelay):
+	}
+	return nil
+}
+
+// storeRetryDelay is the pause after a failed claim or rescue.
+const storeRetryDelay = time.Second
 
 func (r *Runner) inFlight() int {
 	r.mu.Lock()

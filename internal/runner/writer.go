@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/opsctl/opsctl/internal/db"
 )
@@ -53,12 +54,54 @@ func (r *Runner) writer(ctx context.Context) error {
 				break drain
 			}
 		}
-		if err := r.flush(ctx, batch); err != nil && firstErr == nil {
+		if err := r.flushRetrying(ctx, batch); err != nil && firstErr == nil {
 			firstErr = err
-			fmt.Fprintf(r.opts.Log, "opsctl: write results: %v\n", err)
 		}
 	}
 	return firstErr
+}
+
+// flushRetries and flushRetryDelay bound how long a failing write is
+// retried (0.1s doubling: about 1.5s in all) before the batch is given up.
+const (
+	flushRetries    = 5
+	flushRetryDelay = 100 * time.Millisecond
+)
+
+// flushRetrying writes a batch, retrying a failure: an outcome that is not
+// stored would leave its task running until its lease expires, and then be
+// run again. When every try fails, the outcomes and releases are written once
+// more without the batch's events, since one bad event row (say, late output
+// of a task pruned meanwhile) must not cost every other task its outcome.
+// Every failure is logged.
+func (r *Runner) flushRetrying(ctx context.Context, batch []write) error {
+	delay := flushRetryDelay
+	var err error
+	for try := 1; try <= flushRetries; try++ {
+		if err = r.flush(ctx, batch); err == nil {
+			return nil
+		}
+		fmt.Fprintf(r.opts.Log, "opsctl: write results (try %d of %d): %v\n", try, flushRetries, err)
+		if try < flushRetries {
+			time.Sleep(delay)
+			delay *= 2
+		}
+	}
+	var rest []write
+	for _, w := range batch {
+		if w.event == nil {
+			rest = append(rest, w)
+		}
+	}
+	if len(rest) == len(batch) {
+		return err
+	}
+	if rerr := r.flush(ctx, rest); rerr != nil {
+		fmt.Fprintf(r.opts.Log, "opsctl: write results without their events: %v\n", rerr)
+		return err
+	}
+	fmt.Fprintf(r.opts.Log, "opsctl: dropped %d event(s) that could not be written; outcomes are stored\n", len(batch)-len(rest))
+	return nil
 }
 
 func (r *Runner) flush(ctx context.Context, batch []write) error {
