@@ -178,11 +178,11 @@ func TestConcurrentSubmitWhileRunning(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
 	var runners []*exec.Cmd
-	var outs []*strings.Builder
+	var outs []*syncBuffer
 	for range 4 {
 		r, b := p.startRunner("--workers", "2", "--poll", "10ms")
 		runners = append(runners, r)
-		_ = b
+		outs = append(outs, b)
 	}
 	var wg sync.WaitGroup
 	results := make(chan string, 8*25)
@@ -212,11 +212,17 @@ func TestConcurrentSubmitWhileRunning(t *testing.T) {
 	}
 	_, _, code := p.run(args...)
 	require.Equal(t, 0, code)
-	for _, r := range runners {
+	for i, r := range runners {
 		require.NoError(t, r.Process.Signal(syscall.SIGTERM))
 		require.Equal(t, 0, waitExit(t, r, 15*time.Second))
+		// The runners' own notes: a start line, nothing about failed
+		// claims, heartbeats or writes.
+		log := outs[i].String()
+		require.NotContains(t, log, "locked")
+		require.NotContains(t, log, "heartbeat:")
+		require.NotContains(t, log, "write results")
+		require.NotContains(t, log, "trying again")
 	}
-	_ = outs
 }
 
 func TestWaitExitCodes(t *testing.T) {
