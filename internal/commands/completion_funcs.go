@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,10 +28,19 @@ func fixedCompletion(vals ...string) cobra.CompletionFunc {
 // first, optionally only in some statuses.
 func completeTaskIDs(f *Factory, statuses ...db.Status) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		s, err := f.Store(cmd.Context())
+		// Pressing TAB must not create, migrate or back up a database.
+		c, err := f.Config()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError | cobra.ShellCompDirectiveNoFileComp
 		}
+		if _, err := os.Stat(c.DB); err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		s, err := f.openSQLite(cmd.Context(), true)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError | cobra.ShellCompDirectiveNoFileComp
+		}
+		defer s.Close()
 		ts, err := s.List(cmd.Context(), db.Filter{Statuses: statuses, Limit: 100})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError | cobra.ShellCompDirectiveNoFileComp

@@ -59,14 +59,14 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	if o.Output == formatJSON {
 		return writeJSON(o.F.IO.Out, newTaskJSON(t))
 	}
-	evs, err := s.Events(ctx, t.ID, 0, 0)
+	evs, total, err := s.LastEvents(ctx, t.ID, max(o.Events, 0))
 	if err != nil {
 		return err
 	}
-	return printTask(o.F, t, evs, o.Events)
+	return printTask(o.F, t, evs, total)
 }
 
-func printTask(f *Factory, t db.Task, evs []db.Event, recent int) error {
+func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
 	w, io := f.IO.Out, f.IO
 	now := f.Now()
 	field := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
@@ -114,12 +114,8 @@ func printTask(f *Factory, t db.Task, evs []db.Event, recent int) error {
 		block(w, "Result", t.Result)
 	}
 	if len(evs) > 0 {
-		start := 0
-		if recent > 0 && len(evs) > recent {
-			start = len(evs) - recent
-		}
-		fmt.Fprintf(w, "Events (%d of %d):\n", len(evs)-start, len(evs))
-		for _, e := range evs[start:] {
+		fmt.Fprintf(w, "Events (%d of %d):\n", len(evs), total)
+		for _, e := range evs {
 			fmt.Fprintf(w, "  %s  %s\n", formatTime(e.At, now, io.OutTTY), eventLine(e))
 		}
 	}

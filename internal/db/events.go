@@ -44,6 +44,22 @@ func (s *SQLite) Events(ctx context.Context, taskID, afterID int64, limit int) (
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
+	return s.queryEvents(ctx, q, args...)
+}
+
+// LastEvents returns a task's newest n events, oldest first, and the count of
+// all its events, reading only those n rows and the index.
+func (s *SQLite) LastEvents(ctx context.Context, taskID int64, n int) ([]Event, int64, error) {
+	var total int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM task_events WHERE task_id = ?`, taskID).Scan(&total); err != nil {
+		return nil, 0, s.classify(err)
+	}
+	evs, err := s.queryEvents(ctx, `SELECT * FROM (SELECT id, task_id, at, kind, data FROM task_events
+		WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, taskID, n)
+	return evs, total, err
+}
+
+func (s *SQLite) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.classify(err)

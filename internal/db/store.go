@@ -171,6 +171,9 @@ type Store interface {
 	AppendEvents(ctx context.Context, evs []NewEvent) error
 	// Events returns events of a task with ids above afterID, oldest first.
 	Events(ctx context.Context, taskID, afterID int64, limit int) ([]Event, error)
+	// LastEvents returns a task's newest n events, oldest first, and how
+	// many events the task has in all.
+	LastEvents(ctx context.Context, taskID int64, n int) ([]Event, int64, error)
 
 	// Claim moves up to Limit ready tasks to running under a lease.
 	Claim(ctx context.Context, r ClaimRequest) ([]Task, error)

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -309,4 +310,23 @@ func TestPrune(t *testing.T) {
 	}
 	_, err = s.Prune(ctx, db.PruneFilter{FinishedBefore: cut, Statuses: []db.Status{db.StatusRunning}}, false)
 	require.Error(t, err)
+}
+
+func TestLastEvents(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	id := submit(t, s, db.NewTask{})
+	other := submit(t, s, db.NewTask{})
+	var evs []db.NewEvent
+	for i := range 5 {
+		evs = append(evs, db.NewEvent{TaskID: id, Kind: "stdout", Data: json.RawMessage(fmt.Sprintf(`{"text":"%d"}`, i))})
+	}
+	require.NoError(t, s.AppendEvents(ctx, append(evs, db.NewEvent{TaskID: other, Kind: "stdout"})))
+	last, total, err := s.LastEvents(ctx, id, 2)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, total)
+	require.Len(t, last, 2)
+	require.JSONEq(t, `{"text":"3"}`, string(last[0].Data), "oldest first")
+	require.JSONEq(t, `{"text":"4"}`, string(last[1].Data))
 }
