@@ -246,5 +246,21 @@ func (c *Config) Settings() []Setting {
 	for _, k := range Keys() {
 		out = append(out, Setting{Key: k, Value: vals[k], Source: c.sources[k]})
 	}
+	// List settings come from the config file only.
+	lists := []struct {
+		key  string
+		vals []string
+	}{
+		{"agent.tools", c.Agent.Tools}, {"agent.mcp_servers", c.Agent.MCPServers},
+		{"agent.read_file_dirs", c.Agent.ReadFileDirs}, {"agent.run_command_allow", c.Agent.RunCommandAllow},
+		{"agent.http_allow_hosts", c.Agent.HTTPAllowHosts}, {"agent.redact_env", c.Agent.RedactEnv},
+	}
+	for _, l := range lists {
+		src := c.sources[l.key]
+		if src == "" {
+			src = "default"
+		}
+		out = append(out, Setting{Key: l.key, Value: "[" + strings.Join(l.vals, ", ") + "]", Source: src})
+	}
 	return out
 }

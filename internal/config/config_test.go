@@ -34,7 +34,7 @@ func source(c *config.Config, key string) string {
 
 func TestPrecedence(t *testing.T) {
 	t.Parallel()
-	file := writeFile(t, "db: /from/file.db\nrunner:\n  lease: 45s\n  workers: 3\nagent:\n  model: file-model\n")
+	file := writeFile(t, "db: /from/file.db\nrunner:\n  lease: 45s\n  workers: 3\nagent:\n  model: file-model\n  tools: [current_time, http_get]\n")
 	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
 	fs.Int("workers", 0, "")
 	require.NoError(t, fs.Parse([]string{"--workers", "7"}))
@@ -53,6 +53,8 @@ func TestPrecedence(t *testing.T) {
 	require.Equal(t, "flag --workers=7", source(c, "runner.workers"))
 	require.Equal(t, "file "+file+"=45s", source(c, "runner.lease"))
 	require.Equal(t, "default=10s", source(c, "runner.grace"))
+	require.Equal(t, "file "+file+"=[current_time, http_get]", source(c, "agent.tools"))
+	require.Equal(t, "default=[]", source(c, "agent.redact_env"))
 }
 
 func TestDefaultsFollowXDG(t *testing.T) {
