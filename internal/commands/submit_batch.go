@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,8 +30,9 @@ type batchLine struct {
 
 // readBatch parses and validates every line before anything is written, so
 // a bad line 9,000 stops the batch with nothing stored.
-func readBatch(r io.Reader, f *Factory) ([]db.NewTask, error) {
+func readBatch(r io.Reader, f *Factory) ([]db.NewTask, []int, error) {
 	var ts []db.NewTask
+	var lines []int // the line number of each task, for errors from the store
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	n := 0
@@ -42,17 +44,18 @@ func readBatch(r io.Reader, f *Factory) ([]db.NewTask, error) {
 		}
 		t, err := parseBatchLine(line, f)
 		if err != nil {
-			return nil, usageErrorf("batch line %d: %v", n, err)
+			return nil, nil, usageErrorf("batch line %d: %v", n, err)
 		}
 		ts = append(ts, t)
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, usageErrorf("batch line %d: %v", n+1, err)
+		return nil, nil, usageErrorf("batch line %d: %v", n+1, err)
 	}
 	if len(ts) == 0 {
-		return nil, usageErrorf("batch is empty")
+		return nil, nil, usageErrorf("batch is empty")
 	}
-	return ts, nil
+	return ts, lines, nil
 }
 
 func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
@@ -109,7 +112,7 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 		defer file.Close()
 		r = file
 	}
-	ts, err := readBatch(r, o.F)
+	ts, lines, err := readBatch(r, o.F)
 	if err != nil {
 		return err
 	}
@@ -118,6 +121,10 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 		return err
 	}
 	rs, err := s.SubmitBatch(ctx, ts)
+	var be *db.BatchError
+	if errors.As(err, &be) && be.Index < len(lines) {
+		return fmt.Errorf("batch line %d: %w; nothing was submitted", lines[be.Index], be.Err)
+	}
 	if err != nil {
 		return err
 	}
