@@ -45,6 +45,9 @@ type Handler struct {
 	// os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 
+	// MCPSupervise, when set, runs stdio MCP servers under a process
+	// supervisor (see mcp.Options.Supervise).
+	MCPSupervise func(argv []string) ([]string, []string)
 	// mcpCloseGrace replaces mcp.DefaultCloseGrace when positive; tests
 	// shorten it.
 	mcpCloseGrace time.Duration
@@ -187,7 +190,7 @@ func (h *Handler) gatherTools(ctx context.Context, s settings, em emitter, env b
 	srcIn.Provider, srcIn.Model, srcIn.BaseURL = s.provider, s.model, s.baseURL
 	sources := h.ToolSources
 	if h.MCPServers != nil {
-		sources = append([]ToolSource{newMCPSource(h.MCPServers, h.LookupEnv, h.mcpCloseGrace)}, sources...)
+		sources = append([]ToolSource{newMCPSource(h.MCPServers, h.LookupEnv, mcp.Options{CloseGrace: h.mcpCloseGrace, Supervise: h.MCPSupervise})}, sources...)
 	}
 	for _, src := range sources {
 		tools, done, err := src.Tools(ctx, srcIn, emitterEvents{em})

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/opsctl/opsctl/internal/llm"
 	"github.com/opsctl/opsctl/internal/mcp"
@@ -45,8 +44,8 @@ type mcpSource struct {
 
 // newMCPSource returns the source for the configured servers. lookup reads
 // the runner's environment for ${VAR} expansion; nil means os.LookupEnv.
-func newMCPSource(servers map[string]mcp.ServerConfig, lookup func(string) (string, bool), closeGrace time.Duration) *mcpSource {
-	return &mcpSource{servers: servers, lookup: lookup, opts: mcp.Options{CloseGrace: closeGrace}}
+func newMCPSource(servers map[string]mcp.ServerConfig, lookup func(string) (string, bool), opts mcp.Options) *mcpSource {
+	return &mcpSource{servers: servers, lookup: lookup, opts: opts}
 }
 
 // unknownServerError names a server that is not configured, and the ones

@@ -14,6 +14,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/config"
 	"github.com/opsctl/opsctl/internal/mcp"
+	"github.com/opsctl/opsctl/internal/runner"
 )
 
 // MCPOptions are the flags and arguments of the `opsctl mcp` commands.
@@ -266,7 +267,7 @@ func startMCPServer(ctx context.Context, o *MCPOptions) (*mcp.Session, error) {
 	stderr := mcp.NewTailBuffer(4 << 10).OnLine(func(line string) {
 		fmt.Fprintf(o.F.IO.ErrOut, "[%s] %s\n", o.Server, line)
 	})
-	return mcp.Start(ctx, o.Server, cfg, mcp.Options{Stderr: stderr, ClientVersion: version()})
+	return mcp.Start(ctx, o.Server, cfg, mcp.Options{Stderr: stderr, ClientVersion: version(), Supervise: runner.SupervisedCommand})
 }
 
 // closeMCPServer stops the server and reports a failure to stop it unless

@@ -59,7 +59,7 @@ func newAgentHandler(f *Factory) (runner.Handler, error) {
 		// configured and refuses a task that names one.
 		servers = map[string]mcp.ServerConfig{}
 	}
-	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now, MCPServers: servers, LookupEnv: envLookup(f)}
+	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now, MCPSupervise: runner.SupervisedCommand, MCPServers: servers, LookupEnv: envLookup(f)}
 	return agentAdapter{h}, nil
 }
 

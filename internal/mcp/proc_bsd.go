@@ -7,6 +7,6 @@ import "syscall"
 // sysProcAttr puts a stdio server in its own process group, so that Close
 // can signal the server together with any children it started. Only Linux
 // has Pdeathsig; elsewhere a server may outlive a runner killed with SIGKILL.
-func sysProcAttr() *syscall.SysProcAttr {
+func sysProcAttr(supervised bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

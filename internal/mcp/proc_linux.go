@@ -11,6 +11,14 @@ import "syscall"
 // whole process. The Go runtime does not end its threads while they run
 // ordinary goroutines (only a goroutine that exits while locked to its
 // thread takes the thread with it), so in practice this tracks the process.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+//
+// A supervised server (Options.Supervise) gets SIGTERM instead: its
+// supervisor catches it and ends the server's whole process group, which a
+// SIGKILL of the supervisor alone would leave behind.
+func sysProcAttr(supervised bool) *syscall.SysProcAttr {
+	sig := syscall.SIGKILL
+	if supervised {
+		sig = syscall.SIGTERM
+	}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: sig}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // sysProcAttr has nothing to add on systems without process groups.
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+func sysProcAttr(supervised bool) *syscall.SysProcAttr { return nil }
 
 // signalGroup can only kill the server itself on systems without process
 // groups, and has no gentle terminate signal to send.

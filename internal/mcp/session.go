@@ -36,6 +36,11 @@ type Options struct {
 	// ClientVersion is the version opsctl reports in the MCP handshake;
 	// empty means "dev".
 	ClientVersion string
+	// Supervise, when set, rewrites a stdio server's command line and adds
+	// to its environment, to run it under a process supervisor that takes
+	// the server's own children down with it if opsctl dies (an `npx`
+	// launcher's node process, say). Nil runs the command directly.
+	Supervise func(argv []string) (wrapped []string, env []string)
 }
 
 // Session is a running, initialized connection to one MCP server. Its

@@ -118,12 +118,17 @@ func (s *Session) startStdio(ctx context.Context, client *sdk.Client, opts Optio
 	// The command is deliberately not tied to a context (no
 	// exec.CommandContext): ctx only bounds the start, and its end must
 	// not kill a server that started well. Close ends the process.
-	cmd := exec.Command(s.cfg.Command, s.cfg.Args...)
+	argv := append([]string{s.cfg.Command}, s.cfg.Args...)
+	var extraEnv []string
+	if opts.Supervise != nil {
+		argv, extraEnv = opts.Supervise(argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	base := defaultBaseEnv()
 	if opts.BaseEnv != nil {
 		base = opts.BaseEnv()
 	}
-	cmd.Env = childEnv(base, s.cfg.Env)
+	cmd.Env = append(childEnv(base, s.cfg.Env), extraEnv...)
 	cmd.Dir = s.cfg.Dir
 	tail := NewTailBuffer(stderrTail)
 	s.tail = tail
@@ -132,7 +137,7 @@ func (s *Session) startStdio(ctx context.Context, client *sdk.Client, opts Optio
 		cmd.Stderr = io.MultiWriter(tail, noErrorWriter{opts.Stderr})
 	}
 	s.stderr = opts.Stderr
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(opts.Supervise != nil)
 	// A grandchild that escaped the process group may hold stderr open
 	// after the server exits; WaitDelay keeps that from blocking Wait.
 	cmd.WaitDelay = s.grace

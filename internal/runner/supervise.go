@@ -52,7 +52,7 @@ func Supervise() int {
 		return 137
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := startLocked(cmd); err != nil {
 		fmt.Fprintf(os.Stderr, "opsctl: %v\n", err)
@@ -79,6 +79,18 @@ func Supervise() int {
 			return 137
 		}
 	}
+}
+
+// SupervisedCommand returns argv wrapped to run under this binary's
+// supervisor, and the variable that marks it, for commands started outside
+// an exec task (MCP stdio servers). Without a known executable it returns
+// argv unchanged.
+func SupervisedCommand(argv []string) ([]string, []string) {
+	exe, err := os.Executable()
+	if err != nil {
+		return argv, nil
+	}
+	return append([]string{exe, "--"}, argv...), []string{fmt.Sprintf("%s=%d", SuperviseEnv, os.Getpid())}
 }
 
 // killGrace is how long a terminated command may take before SIGKILL.
