@@ -281,7 +281,7 @@ func (s *SQLite) Ready(ctx context.Context, queues, types []string) (bool, error
 	where, args := []string{"status = 'pending'", "run_after <= ?"}, []any{ms(s.now())}
 	where, args = inList(where, args, "queue", queues)
 	where, args = inList(where, args, "type", types)
-	st, done, err := s.stmts.get(ctx, s.r, `SELECT 1 FROM tasks WHERE `+strings.Join(where, " AND ")+` LIMIT 1`)
+	st, done, err := s.stmts.get(ctx, s.r, `SELECT 1 FROM tasks INDEXED BY tasks_due WHERE `+strings.Join(where, " AND ")+` LIMIT 1`)
 	if err != nil {
 		return false, s.classify(err)
 	}
