@@ -103,6 +103,9 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 	f.bindFlag("db", pf.Lookup("db"))
 	root.SetVersionTemplate("opsctl {{.Version}}\n")
 
+	root.AddGroup(&cobra.Group{ID: "commands", Title: "Commands:"}, &cobra.Group{ID: "topics", Title: "Help topics:"})
+	root.SetHelpCommandGroupID("commands")
+	root.SetCompletionCommandGroupID("commands")
 	root.AddCommand(
 		newSubmitCmd(f, nil),
 		newListCmd(f, nil),
@@ -121,6 +124,12 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
 		newHelpTopic("environment", "Environment variables opsctl reads", environmentHelp),
 	)
+	for _, c := range root.Commands() {
+		c.GroupID = "commands"
+		if c.Annotations["helpTopic"] == "true" {
+			c.GroupID = "topics"
+		}
+	}
 	return root
 }
 
