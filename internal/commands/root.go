@@ -153,6 +153,7 @@ const environmentHelp = `opsctl reads these environment variables:
                        $XDG_DATA_HOME/opsctl/opsctl.db)
   OPSCTL_AUTO_MIGRATE  false: do not upgrade an older database on first use
   OPSCTL_RUNNER_*      runner settings, e.g. OPSCTL_RUNNER_WORKERS, OPSCTL_RUNNER_LEASE
+  OPSCTL_AGENT_*       agent defaults, e.g. OPSCTL_AGENT_PROVIDER, OPSCTL_AGENT_MODEL
   XDG_CONFIG_HOME      where config.yaml is looked for
   XDG_DATA_HOME        where the database lives by default
   NO_COLOR             turn colours off
