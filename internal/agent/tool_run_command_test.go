@@ -111,3 +111,14 @@ func TestCurrentTime(t *testing.T) {
 	res := ts.call(context.Background(), call("c", ToolCurrentTime, `{"zone":"UTC"}`))
 	require.True(t, res.isError, "current_time takes no arguments")
 }
+
+// Every provider's key variable is left out, not only the running
+// provider's: an openai run's run_command must not see ANTHROPIC_API_KEY.
+func TestChildEnvironHidesEveryProviderKey(t *testing.T) {
+	for _, name := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "GEMINI_API_KEY"} {
+		t.Setenv(name, "sk-canary")
+	}
+	for _, kv := range childEnviron("OPENAI_API_KEY", nil) {
+		require.NotContains(t, kv, "sk-canary")
+	}
+}
