@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,11 +50,7 @@ func newMCPSource(servers map[string]mcp.ServerConfig, lookup func(string) (stri
 // unknownServerError names a server that is not configured, and the ones
 // that are.
 func unknownServerError(name, where string, servers map[string]mcp.ServerConfig) error {
-	known := "none"
-	if len(servers) > 0 {
-		known = strings.Join(slices.Sorted(maps.Keys(servers)), ", ")
-	}
-	return fmt.Errorf("unknown MCP server %q in %s (configured servers: %s)", name, where, known)
+	return fmt.Errorf("unknown MCP server %q in %s (configured servers: %s)", name, where, mcp.Names(servers))
 }
 
 // serverRun is one server's part of a run: its session, once started, and

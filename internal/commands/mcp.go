@@ -249,11 +249,7 @@ func startMCPServer(ctx context.Context, o *MCPOptions) (*mcp.Session, error) {
 	}
 	cfg, ok := c.MCPServers[o.Server]
 	if !ok {
-		known := "none"
-		if len(c.MCPServers) > 0 {
-			known = strings.Join(slices.Sorted(maps.Keys(c.MCPServers)), ", ")
-		}
-		return nil, usageErrorf("unknown MCP server %q (configured servers: %s)", o.Server, known)
+		return nil, usageErrorf("unknown MCP server %q (configured servers: %s)", o.Server, mcp.Names(c.MCPServers))
 	}
 	if !cfg.IsEnabled() {
 		fmt.Fprintf(o.F.IO.ErrOut, "note: mcp server %q is disabled in the config; agent tasks do not use it\n", o.Server)

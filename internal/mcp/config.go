@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -200,4 +201,13 @@ func (c ServerConfig) clone() ServerConfig {
 		out.Enabled = &v
 	}
 	return out
+}
+
+// Names lists the configured server names, sorted and comma-separated, or
+// "none", for messages that name an unknown server.
+func Names(servers map[string]ServerConfig) string {
+	if len(servers) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(servers)), ", ")
 }
