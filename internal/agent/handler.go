@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/opsctl/opsctl/internal/llm"
@@ -223,13 +222,5 @@ func (h *Handler) gatherTools(ctx context.Context, s settings, em emitter, env b
 // variable and the redacted variables, for the programs run_command starts:
 // a program has no business reading them, and its output could show them.
 func childEnviron(keyEnv string, redactEnv []string) []string {
-	hidden := append(append([]string{keyEnv}, redactEnv...), llm.KeyEnvs()...)
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(hidden, name) {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return llm.EnvWithoutKeys(os.Environ(), append([]string{keyEnv}, redactEnv...)...)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/opsctl/opsctl/internal/agent"
@@ -29,23 +27,12 @@ func newExecHandler(f *Factory) (runner.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	hidden := append(append(llm.KeyEnvs(), c.Agent.APIKeyEnv), c.Agent.RedactEnv...)
-	return &runner.Exec{OutputTail: c.Runner.OutputTail, Environ: func() []string { return withoutEnv(os.Environ(), hidden) }}, nil
-}
-
-// withoutEnv drops the named variables from an environment. Exec tasks run
-// without the LLM providers' keys (and agent.redact_env): a command that
-// prints its environment would otherwise write them into the task's events.
-// A task that needs one names it in its own "env".
-func withoutEnv(env, names []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(names, name) {
-			out = append(out, kv)
-		}
-	}
-	return out
+	// Exec tasks run without the LLM providers' keys (and agent.redact_env):
+	// a command that prints its environment would otherwise write them into
+	// the task's events. A task that needs one names it in its own "env".
+	hidden := append([]string{c.Agent.APIKeyEnv}, c.Agent.RedactEnv...)
+	environ := func() []string { return llm.EnvWithoutKeys(os.Environ(), hidden...) }
+	return &runner.Exec{OutputTail: c.Runner.OutputTail, Environ: environ}, nil
 }
 
 func newAgentHandler(f *Factory) (runner.Handler, error) {

@@ -3,6 +3,7 @@ package llm
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -70,6 +71,21 @@ func KeyEnvs() []string {
 	for _, name := range presetNames() {
 		if _, _, env, _ := Preset(name); env != "" {
 			out = append(out, env)
+		}
+	}
+	return out
+}
+
+// EnvWithoutKeys returns env without the presets' key variables and the
+// variables named in also: the environment for a process opsctl starts that
+// has no business with the keys, and whose output could show them.
+func EnvWithoutKeys(env []string, also ...string) []string {
+	hidden := append(KeyEnvs(), also...)
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(hidden, name) {
+			out = append(out, kv)
 		}
 	}
 	return out
