@@ -120,7 +120,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 				}
 				outs := make([]db.Outcome, len(ts))
 				for i, t := range ts {
-					outs[i] = db.Outcome{ID: t.ID, Worker: "bench", Status: db.StatusCompleted, Result: json.RawMessage(`{}`)}
+					outs[i] = db.Outcome{ID: t.ID, Worker: "bench", Attempt: t.Attempts, Status: db.StatusCompleted, Result: json.RawMessage(`{}`)}
 				}
 				if _, err := s.Finish(ctx, nil, outs); err != nil {
 					b.Fatal(err)
@@ -309,4 +309,39 @@ func TestPruneChunks(t *testing.T) {
 	if err != nil || left != 600 {
 		t.Fatalf("%d tasks left (%v), want the 600 pending", left, err)
 	}
+}
+
+// BenchmarkClaimBehindScheduled claims ready tasks one at a time while
+// OPSCTL_BENCH_ROWS tasks of a higher priority wait for a time far ahead
+// (default 300,000, the case that made each claim step over all of them).
+// One op is one claimed and finished task.
+func BenchmarkClaimBehindScheduled(b *testing.B) {
+	n := benchSize(b, "OPSCTL_BENCH_ROWS", 300_000)
+	s := dbtest.New(b)
+	ctx := context.Background()
+	later := make([]db.NewTask, n)
+	for i := range later {
+		later[i] = db.NewTask{Type: "bench", Priority: 9, RunAfter: time.Now().Add(24 * time.Hour), Input: json.RawMessage(`{}`)}
+	}
+	for len(later) > 0 {
+		k := min(len(later), 100_000)
+		if _, err := s.SubmitBatch(ctx, later[:k]); err != nil {
+			b.Fatal(err)
+		}
+		later = later[k:]
+	}
+	fill(b, s, b.N)
+	req := db.ClaimRequest{Worker: "bench", Types: []string{"bench"}, Lease: time.Minute, Limit: 1}
+	b.ResetTimer()
+	for range b.N {
+		ts, err := s.Claim(ctx, req)
+		if err != nil || len(ts) != 1 {
+			b.Fatalf("claim: %v (%d tasks)", err, len(ts))
+		}
+		out := db.Outcome{ID: ts[0].ID, Worker: "bench", Attempt: ts[0].Attempts, Status: db.StatusCompleted, Result: json.RawMessage(`{}`)}
+		if _, err := s.Finish(ctx, nil, []db.Outcome{out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perSecond(b, b.N, "tasks/s")
 }

@@ -14,20 +14,24 @@ import (
 // running under a lease for r.Worker, highest priority first, then oldest.
 // The select and the update are one statement inside one write transaction,
 // so two runners can never claim the same task.
+//
+// Tasks scheduled for later are not in the claim index (see migration 4):
+// the transaction first clears the mark of up to promoteChunk tasks that
+// have become due, oldest first, then claims from the due ones.
 func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	if r.Limit <= 0 {
 		return nil, nil
 	}
 	// The text depends only on how many queues and types there are, so the
 	// statement is prepared once and kept. INDEXED BY holds the planner to
-	// the pending-only index in run order: left to itself it picks
+	// the due-pending index in run order: left to itself it picks
 	// tasks_status (status = ?) and sorts every pending row on each claim,
 	// which made a claim cost O(backlog) (4k tasks/s at 100k pending).
-	where, filter := []string{"status = 'pending'", "run_after <= ?"}, []any{nil}
+	where, filter := []string{"status = 'pending'", "scheduled = 0", "run_after <= ?"}, []any{nil}
 	where, filter = inList(where, filter, "queue", r.Queues)
 	where, filter = inList(where, filter, "type", r.Types)
 	claim, done, err := s.stmts.get(ctx, s.w, `UPDATE tasks SET status = 'running', attempts = attempts + 1,
-		lease_worker = ?, lease_expires_at = ?, started_at = ?, updated_at = ?
+		lease_worker = ?, lease_expires_at = ?, rescue_after = NULL, started_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_ready WHERE `+strings.Join(where, " AND ")+`
 			ORDER BY priority DESC, id LIMIT ?)
 		RETURNING `+taskColumns)
@@ -35,10 +39,18 @@ func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 		return nil, s.classify(err)
 	}
 	defer done()
+	promote, pdone, err := s.stmts.get(ctx, s.w, promoteDue)
+	if err != nil {
+		return nil, s.classify(err)
+	}
+	defer pdone()
 	var ts []Task
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ts = ts[:0]
 		now := s.now()
+		if _, err := tx.StmtContext(ctx, promote).ExecContext(ctx, ms(now), max(promoteChunk, 4*r.Limit)); err != nil {
+			return err
+		}
 		filter[0] = ms(now)
 		args := append([]any{r.Worker, ms(now.Add(r.Lease)), ms(now), ms(now)}, filter...)
 		rows, err := tx.StmtContext(ctx, claim).QueryContext(ctx, append(args, r.Limit)...)
@@ -75,6 +87,18 @@ func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	return ts, nil
 }
 
+// promoteDue clears the scheduled mark of tasks that have become due,
+// oldest run_after first, a bounded number per claim so that a claim stays
+// short even when many tasks fall due at once (the next claims take the
+// rest; among tasks due at once, priority orders what has been promoted).
+const promoteDue = `UPDATE tasks SET scheduled = 0 WHERE id IN (
+	SELECT id FROM tasks INDEXED BY tasks_scheduled
+	WHERE status = 'pending' AND scheduled = 1 AND run_after <= ?
+	ORDER BY run_after LIMIT ?)`
+
+// promoteChunk is the least number of due tasks a claim promotes.
+const promoteChunk = 1000
+
 // Renew extends the leases a worker holds and reports tasks it lost and
 // tasks whose cancel was requested.
 func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease time.Duration) (Heartbeat, error) {
@@ -86,7 +110,7 @@ func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease ti
 		hb = Heartbeat{}
 		now := s.now()
 		where, args := inList([]string{"status = 'running'", "lease_worker = ?"}, []any{worker}, "id", ids)
-		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET lease_expires_at = ?, updated_at = ?
+		rows, err := tx.QueryContext(ctx, `UPDATE tasks SET lease_expires_at = ?, rescue_after = NULL, updated_at = ?
 			WHERE `+strings.Join(where, " AND ")+` RETURNING id, cancel_requested`,
 			append([]any{ms(now.Add(lease)), ms(now)}, args...)...)
 		if err != nil {
@@ -115,31 +139,35 @@ func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease ti
 	return hb, err
 }
 
-// Finish records the outcomes of running tasks in one transaction. An
-// outcome whose task is no longer running under that worker (its lease
-// expired and another runner rescued it) changes nothing; its id is
-// returned in lost.
-func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) ([]int64, error) {
+// Finish records the outcomes of running tasks in one transaction, after
+// their events. An outcome whose task is no longer running under that
+// worker and attempt (its lease expired and another runner rescued it)
+// changes nothing; its id is returned in Lost.
+func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (FinishResult, error) {
 	for _, o := range outs {
 		switch o.Status {
 		case StatusCompleted, StatusFailed, StatusCancelled, StatusPending:
 		default:
-			return nil, &TransitionError{ID: o.ID, From: StatusRunning, To: o.Status}
+			return FinishResult{}, &TransitionError{ID: o.ID, From: StatusRunning, To: o.Status}
+		}
+		if o.Attempt < 1 {
+			return FinishResult{}, fmt.Errorf("finish task %d: no attempt given", o.ID)
 		}
 	}
 	finish, done, err := s.stmts.get(ctx, s.w, `UPDATE tasks SET status = ?, result = ?, error = ?,
-		run_after = ?, finished_at = ?, lease_worker = NULL, lease_expires_at = NULL,
-		cancel_requested = 0, updated_at = ?
-		WHERE id = ? AND status = 'running' AND lease_worker = ?`)
+		run_after = ?, scheduled = ?, finished_at = ?, lease_worker = NULL, lease_expires_at = NULL,
+		rescue_after = NULL, cancel_requested = 0, updated_at = ?
+		WHERE id = ? AND status = 'running' AND lease_worker = ? AND attempts = ?`)
 	if err != nil {
-		return nil, s.classify(err)
+		return FinishResult{}, s.classify(err)
 	}
 	defer done()
-	var lost []int64
+	var fr FinishResult
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		lost = lost[:0]
+		fr = FinishResult{}
 		now := s.now()
-		if err := appendEvents(ctx, tx, now, evs); err != nil {
+		var err error
+		if fr.DroppedEvents, err = appendEvents(ctx, tx, now, evs); err != nil {
 			return err
 		}
 		if len(outs) == 0 {
@@ -155,19 +183,20 @@ func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) ([]
 			} else {
 				runAfter = ms(now)
 			}
-			res, err := st.ExecContext(ctx, o.Status, nullJSON(o.Result), o.Error, runAfter, finished, ms(now), o.ID, o.Worker)
+			res, err := st.ExecContext(ctx, o.Status, nullJSON(o.Result), o.Error, runAfter,
+				scheduled(fromMS(runAfter), now), finished, ms(now), o.ID, o.Worker, o.Attempt)
 			if err != nil {
 				return fmt.Errorf("finish task %d: %w", o.ID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				lost = append(lost, o.ID)
+				fr.Lost = append(fr.Lost, o.ID)
 				continue
 			}
 			cs = append(cs, statusChange{id: o.ID, data: statusData(StatusRunning, o.Status, o.Error)})
 		}
 		return writeStatusEvents(ctx, tx, now, cs)
 	})
-	return lost, err
+	return fr, err
 }
 
 // Release puts tasks a worker holds back to pending without counting the
@@ -184,8 +213,8 @@ func (s *SQLite) Release(ctx context.Context, worker string, ids []int64) error 
 			status = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE 'pending' END,
 			error = CASE cancel_requested WHEN 1 THEN 'cancelled' ELSE error END,
 			finished_at = CASE cancel_requested WHEN 1 THEN ? ELSE NULL END,
-			attempts = max(attempts - 1, 0), run_after = ?, cancel_requested = 0,
-			lease_worker = NULL, lease_expires_at = NULL, updated_at = ?
+			attempts = max(attempts - 1, 0), run_after = ?, scheduled = 0, cancel_requested = 0,
+			lease_worker = NULL, lease_expires_at = NULL, rescue_after = NULL, updated_at = ?
 			WHERE `+strings.Join(where, " AND ")+` RETURNING id, status`,
 			append([]any{ms(now), ms(now), ms(now)}, args...)...)
 		if err != nil {
@@ -230,18 +259,25 @@ const RescueBackoffBase = time.Second
 // Rescue handles running tasks whose lease has expired: their runner died
 // or lost the database. Each goes back to pending with the attempt counted
 // and a backoff, or to failed ("worker lost") when no attempts are left. A
-// task whose cancel was requested is cancelled. A read comes first so that
-// the usual case, nothing expired, takes no write lock. Both use the
-// lease index, which the planner otherwise passes over for tasks_status.
-func (s *SQLite) Rescue(ctx context.Context) (int, error) {
+// task whose cancel was requested is cancelled.
+//
+// It is two-phase. A lease found expired is first marked (rescue_after =
+// now + r.Grace) and taken only by a later call, if it is still expired
+// then: a lease can expire only because its owner waited for the write
+// lock behind a long transaction, and the owner's renewal, waiting too,
+// gets the lock right after the mark is written. Leases of r.Worker are
+// never taken. A read comes first so that the usual case, nothing expired,
+// takes no write lock; both use the lease index, which the planner
+// otherwise passes over for tasks_status.
+func (s *SQLite) Rescue(ctx context.Context, r RescueRequest) (int, error) {
 	st, done, err := s.stmts.get(ctx, s.r,
-		`SELECT 1 FROM tasks INDEXED BY tasks_lease WHERE status = 'running' AND lease_expires_at < ? LIMIT 1`)
+		`SELECT 1 FROM tasks INDEXED BY tasks_lease WHERE status = 'running' AND lease_expires_at < ? AND lease_worker <> ? LIMIT 1`)
 	if err != nil {
 		return 0, s.classify(err)
 	}
 	defer done()
 	var one int
-	err = st.QueryRowContext(context.WithoutCancel(ctx), ms(s.now())).Scan(&one)
+	err = st.QueryRowContext(context.WithoutCancel(ctx), ms(s.now()), r.Worker).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -256,42 +292,48 @@ func (s *SQLite) Rescue(ctx context.Context) (int, error) {
 				WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
 			error = CASE WHEN cancel_requested = 1 THEN 'cancelled'
 				ELSE 'worker lost: lease of ' || lease_worker || ' expired' END,
-			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ? ELSE NULL END,
-			run_after = ? + (? << min(max(attempts - 1, 0), 10)),
-			cancel_requested = 0, lease_worker = NULL, lease_expires_at = NULL, updated_at = ?
-			WHERE status = 'running' AND lease_expires_at < ?
+			finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts THEN ?1 ELSE NULL END,
+			run_after = ?1 + (?2 << min(max(attempts - 1, 0), 10)), scheduled = 1,
+			cancel_requested = 0, lease_worker = NULL, lease_expires_at = NULL, rescue_after = NULL, updated_at = ?1
+			WHERE status = 'running' AND lease_expires_at < ?1 AND lease_worker <> ?3
+				AND rescue_after IS NOT NULL AND rescue_after < ?1
 			RETURNING id, status`,
-			ms(now), ms(now), RescueBackoffBase.Milliseconds(), ms(now), ms(now))
+			ms(now), RescueBackoffBase.Milliseconds(), r.Worker)
 		if err != nil {
 			return err
 		}
-		n, err = eachStatusEvent(ctx, tx, rows, now, "lease expired")
+		if n, err = eachStatusEvent(ctx, tx, rows, now, "lease expired"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tasks INDEXED BY tasks_lease SET rescue_after = ?
+			WHERE status = 'running' AND lease_expires_at < ? AND lease_worker <> ? AND rescue_after IS NULL`,
+			ms(now.Add(r.Grace)), ms(now), r.Worker)
 		return err
 	})
 	return n, err
 }
 
-// Ready reports whether a task is ready for a claim with these filters.
-// It is a read on the pending-only index, so an idle runner can poll it
+// Ready reports whether a task is ready for a claim with these filters:
+// a due task in the claim index, or a scheduled one whose time has come.
+// It is a read on the pending-only indexes, so an idle runner can poll it
 // often without taking the write lock.
 func (s *SQLite) Ready(ctx context.Context, queues, types []string) (bool, error) {
 	// The read takes microseconds; with a context that can be cancelled,
 	// the driver would start a goroutine per statement to interrupt it.
 	ctx = context.WithoutCancel(ctx)
-	where, args := []string{"status = 'pending'", "run_after <= ?"}, []any{ms(s.now())}
-	where, args = inList(where, args, "queue", queues)
-	where, args = inList(where, args, "type", types)
-	st, done, err := s.stmts.get(ctx, s.r, `SELECT 1 FROM tasks INDEXED BY tasks_due WHERE `+strings.Join(where, " AND ")+` LIMIT 1`)
+	due, dueArgs := inList([]string{"status = 'pending'", "scheduled = 0"}, nil, "queue", queues)
+	due, dueArgs = inList(due, dueArgs, "type", types)
+	later, laterArgs := inList([]string{"status = 'pending'", "scheduled = 1", "run_after <= ?"}, []any{ms(s.now())}, "queue", queues)
+	later, laterArgs = inList(later, laterArgs, "type", types)
+	st, done, err := s.stmts.get(ctx, s.r, `SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_ready WHERE `+strings.Join(due, " AND ")+`)
+		OR EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_scheduled WHERE `+strings.Join(later, " AND ")+`)`)
 	if err != nil {
 		return false, s.classify(err)
 	}
 	defer done()
-	var one int
-	err = st.QueryRowContext(ctx, args...).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, s.classify(err)
+	var ready bool
+	err = st.QueryRowContext(ctx, append(dueArgs, laterArgs...)...).Scan(&ready)
+	return ready, s.classify(err)
 }
 
 // CancelRequested lists the worker's running tasks flagged for cancel.

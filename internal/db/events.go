@@ -7,32 +7,73 @@ import (
 	"time"
 )
 
-// AppendEvents appends events in one transaction.
-func (s *SQLite) AppendEvents(ctx context.Context, evs []NewEvent) error {
+// AppendEvents appends events in one transaction, skipping those whose
+// task is gone or, when fenced, no longer held by the event's worker.
+func (s *SQLite) AppendEvents(ctx context.Context, evs []NewEvent) (int, error) {
 	if len(evs) == 0 {
-		return nil
+		return 0, nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		return appendEvents(ctx, tx, s.now(), evs)
+	var dropped int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		dropped, err = appendEvents(ctx, tx, s.now(), evs)
+		return err
 	})
+	return dropped, err
 }
 
-func appendEvents(ctx context.Context, tx *sql.Tx, now time.Time, evs []NewEvent) error {
-	st, err := tx.PrepareContext(ctx, `INSERT INTO task_events (task_id, at, kind, data) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+// The two inserts of appendEvents. Each checks its task in the same
+// statement: a task pruned meanwhile must cost only its own late events,
+// not the batch they came in (a foreign-key error would roll it all back).
+const (
+	insertEvent = `INSERT INTO task_events (task_id, at, kind, data)
+		SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?1)`
+	insertFencedEvent = `INSERT INTO task_events (task_id, at, kind, data)
+		SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?1
+			AND status = 'running' AND lease_worker = ?5 AND attempts = ?6)`
+)
+
+// appendEvents writes evs inside tx and returns how many it skipped.
+func appendEvents(ctx context.Context, tx *sql.Tx, now time.Time, evs []NewEvent) (int, error) {
+	var plain, fenced *sql.Stmt
+	defer func() {
+		for _, st := range []*sql.Stmt{plain, fenced} {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}()
+	dropped := 0
 	for _, e := range evs {
 		data := e.Data
 		if len(data) == 0 {
 			data = json.RawMessage("{}")
 		}
-		if _, err := st.ExecContext(ctx, e.TaskID, ms(now), e.Kind, string(data)); err != nil {
-			return err
+		var res sql.Result
+		var err error
+		if e.Worker == "" {
+			if plain == nil {
+				if plain, err = tx.PrepareContext(ctx, insertEvent); err != nil {
+					return 0, err
+				}
+			}
+			res, err = plain.ExecContext(ctx, e.TaskID, ms(now), e.Kind, string(data))
+		} else {
+			if fenced == nil {
+				if fenced, err = tx.PrepareContext(ctx, insertFencedEvent); err != nil {
+					return 0, err
+				}
+			}
+			res, err = fenced.ExecContext(ctx, e.TaskID, ms(now), e.Kind, string(data), e.Worker, e.Attempt)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			dropped++
 		}
 	}
-	return nil
+	return dropped, nil
 }
 
 // Events returns a task's events after afterID, oldest first; limit 0 means

@@ -95,6 +95,12 @@ type NewEvent struct {
 	TaskID int64
 	Kind   string
 	Data   json.RawMessage
+	// Worker and Attempt, when Worker is set, fence the event by the lease:
+	// it is written only while the task is running under that worker and
+	// attempt, so late output of a runner that lost its lease (paused past
+	// it, say) never lands after another runner's outcome.
+	Worker  string
+	Attempt int
 }
 
 // Event kinds written by the store itself.
@@ -136,12 +142,36 @@ type ClaimRequest struct {
 type Outcome struct {
 	ID     int64
 	Worker string
+	// Attempt is the attempt the worker claimed (Task.Attempts after the
+	// claim); the outcome is stored only if the task still runs under the
+	// same worker and attempt.
+	Attempt int
 	// Status is completed, failed or cancelled; or pending for a retry
 	// (RunAfter then says when), which keeps the attempt counted.
 	Status   Status
 	Result   json.RawMessage
 	Error    string
 	RunAfter time.Time
+}
+
+// FinishResult says what Finish stored.
+type FinishResult struct {
+	// Lost lists outcomes that changed nothing: the task no longer runs
+	// under that worker and attempt.
+	Lost []int64
+	// DroppedEvents counts events not written because their task is gone
+	// (pruned) or, for fenced events, no longer held by their worker.
+	DroppedEvents int
+}
+
+// RescueRequest says which expired leases a rescue may take.
+type RescueRequest struct {
+	// Worker is the rescuing runner: leases it holds itself are never taken
+	// (its own tasks are alive; it renews them).
+	Worker string
+	// Grace is how long a lease must stay expired after a rescuer first saw
+	// it so, with the write lock free, before the task is taken.
+	Grace time.Duration
 }
 
 // Heartbeat is what the store tells a runner about its running tasks.
@@ -168,7 +198,10 @@ type Store interface {
 	Retry(ctx context.Context, id int64) (Task, error)
 	Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error)
 
-	AppendEvents(ctx context.Context, evs []NewEvent) error
+	// AppendEvents appends events in one transaction; events of tasks that
+	// no longer exist, or fenced events whose lease is gone, are skipped
+	// and counted.
+	AppendEvents(ctx context.Context, evs []NewEvent) (dropped int, err error)
 	// Events returns events of a task with ids above afterID, oldest first.
 	Events(ctx context.Context, taskID, afterID int64, limit int) ([]Event, error)
 	// LastEvents returns a task's newest n events, oldest first, and how
@@ -181,8 +214,9 @@ type Store interface {
 	Renew(ctx context.Context, worker string, ids []int64, lease time.Duration) (Heartbeat, error)
 	// Finish appends events, then records outcomes, in one transaction; an
 	// outcome for a task the worker no longer holds is dropped and its id
-	// returned. Runners batch their writes through it.
-	Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (lost []int64, err error)
+	// returned, and so are events as AppendEvents says. Runners batch their
+	// writes through it.
+	Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (FinishResult, error)
 	// Ready reports, without writing, whether a claim could find a task.
 	Ready(ctx context.Context, queues, types []string) (bool, error)
 	// CancelRequested lists a worker's running tasks whose cancel was
@@ -193,7 +227,9 @@ type Store interface {
 	Release(ctx context.Context, worker string, ids []int64) error
 	// Rescue returns running tasks whose lease expired to pending (attempt
 	// counted, run after a backoff) or fails them with "worker lost" when no
-	// attempts are left. It returns how many it changed.
-	Rescue(ctx context.Context) (int, error)
+	// attempts are left. It is two-phase (see RescueRequest.Grace): a lease
+	// is taken on the pass after the one that found it expired. It returns
+	// how many tasks it changed.
+	Rescue(ctx context.Context, r RescueRequest) (int, error)
 	Close() error
 }

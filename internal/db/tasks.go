@@ -54,8 +54,8 @@ func nullJSON(b json.RawMessage) any {
 }
 
 const insertTask = `INSERT INTO tasks (type, name, queue, priority, status, input, attempts,
-	max_attempts, run_after, timeout_ms, idempotency_key, created_at, updated_at)
-	VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)`
+	max_attempts, run_after, scheduled, timeout_ms, idempotency_key, created_at, updated_at)
+	VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?, ?)`
 
 // insertArgs fills defaults and returns the row for insertTask.
 func insertArgs(t NewTask, now time.Time) []any {
@@ -72,7 +72,17 @@ func insertArgs(t NewTask, now time.Time) []any {
 		t.Input = json.RawMessage("{}")
 	}
 	return []any{t.Type, t.Name, t.Queue, t.Priority, string(t.Input), t.MaxAttempts,
-		ms(t.RunAfter), t.Timeout.Milliseconds(), nullString(t.Key), ms(now), ms(now)}
+		ms(t.RunAfter), scheduled(t.RunAfter, now), t.Timeout.Milliseconds(), nullString(t.Key), ms(now), ms(now)}
+}
+
+// scheduled is the value of the scheduled column for a pending task that
+// runs after runAfter: 1 while that is still ahead, so that claims do not
+// walk it (see migration 4).
+func scheduled(runAfter, now time.Time) int {
+	if ms(runAfter) > ms(now) {
+		return 1
+	}
+	return 0
 }
 
 // Submit stores one pending task, or returns the task that already holds
@@ -137,7 +147,7 @@ func (s *SQLite) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult,
 }
 
 // insertChunk is how many rows one multi-row INSERT stores. Each row binds
-// 11 parameters, far below SQLite's limit of 32,766.
+// 12 parameters, far below SQLite's limit of 32,766.
 const insertChunk = 256
 
 // batchInserter writes the tasks of one SubmitBatch transaction.
@@ -161,7 +171,7 @@ func (b *batchInserter) close() {
 
 // multiInsert is insertTask with n rows of values.
 func multiInsert(n int) string {
-	row := "(?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)"
+	row := "(?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?, ?)"
 	head, _, _ := strings.Cut(insertTask, "VALUES")
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
@@ -400,7 +410,7 @@ func (s *SQLite) Cancel(ctx context.Context, id int64) (Task, error) {
 // its attempts reset so it gets its whole attempt budget again.
 func (s *SQLite) Retry(ctx context.Context, id int64) (Task, error) {
 	return s.transition(ctx, id, []Status{StatusFailed, StatusCancelled}, StatusPending,
-		`status = 'pending', attempts = 0, error = '', result = NULL, run_after = ?,
+		`status = 'pending', attempts = 0, error = '', result = NULL, run_after = ?, scheduled = 0,
 		 cancel_requested = 0, lease_worker = NULL, lease_expires_at = NULL,
 		 started_at = NULL, finished_at = NULL`, ms(s.now()))
 }

@@ -142,13 +142,17 @@ func TestStateMachine(t *testing.T) {
 	require.Equal(t, []int64{id}, hb.Cancel)
 
 	// Another worker cannot finish it.
-	lost, err := s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w2", Status: db.StatusCompleted}})
+	fr, err := s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w2", Attempt: 1, Status: db.StatusCompleted}})
 	require.NoError(t, err)
-	require.Equal(t, []int64{id}, lost)
+	require.Equal(t, []int64{id}, fr.Lost)
+	// Nor can the same worker with another attempt's outcome.
+	fr, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w1", Attempt: 2, Status: db.StatusCompleted}})
+	require.NoError(t, err)
+	require.Equal(t, []int64{id}, fr.Lost)
 
-	lost, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w1", Status: db.StatusCancelled, Error: "cancelled"}})
+	fr, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w1", Attempt: 1, Status: db.StatusCancelled, Error: "cancelled"}})
 	require.NoError(t, err)
-	require.Empty(t, lost)
+	require.Empty(t, fr.Lost)
 	task, err = s.Get(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, db.StatusCancelled, task.Status)
@@ -213,12 +217,21 @@ func TestRescueAndRelease(t *testing.T) {
 	_, err := s.Claim(ctx, db.ClaimRequest{Worker: "dead", Limit: 2, Lease: 10 * time.Second})
 	require.NoError(t, err)
 
-	n, err := s.Rescue(ctx)
+	rr := db.RescueRequest{Worker: "rescuer", Grace: 2 * time.Second}
+	n, err := s.Rescue(ctx, rr)
 	require.NoError(t, err)
 	require.Zero(t, n, "a live lease is not rescued")
 
 	c.Add(11 * time.Second)
-	n, err = s.Rescue(ctx)
+	n, err = s.Rescue(ctx, rr)
+	require.NoError(t, err)
+	require.Zero(t, n, "the first pass only marks expired leases")
+	c.Add(time.Second)
+	n, err = s.Rescue(ctx, rr)
+	require.NoError(t, err)
+	require.Zero(t, n, "within the grace the owner may still renew")
+	c.Add(1500 * time.Millisecond)
+	n, err = s.Rescue(ctx, rr)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 
@@ -227,6 +240,9 @@ func TestRescueAndRelease(t *testing.T) {
 	require.Equal(t, db.StatusPending, task.Status)
 	require.Equal(t, 1, task.Attempts)
 	require.Equal(t, c.Now().Add(db.RescueBackoffBase), task.RunAfter)
+	ready, err := s.Ready(ctx, nil, nil)
+	require.NoError(t, err)
+	require.False(t, ready, "a rescued task waits for its backoff")
 	require.Contains(t, task.Error, "worker lost")
 
 	task, err = s.Get(ctx, last)
@@ -235,9 +251,9 @@ func TestRescueAndRelease(t *testing.T) {
 	require.Contains(t, task.Error, "worker lost")
 
 	// The dead worker's late outcome is dropped.
-	lost, err := s.Finish(ctx, nil, []db.Outcome{{ID: retry, Worker: "dead", Status: db.StatusCompleted}})
+	fr, err := s.Finish(ctx, nil, []db.Outcome{{ID: retry, Worker: "dead", Attempt: 1, Status: db.StatusCompleted}})
 	require.NoError(t, err)
-	require.Equal(t, []int64{retry}, lost)
+	require.Equal(t, []int64{retry}, fr.Lost)
 
 	// Release does not count the attempt.
 	c.Add(time.Minute)
@@ -259,7 +275,7 @@ func TestFinishRetryKeepsAttempt(t *testing.T) {
 	_, err := s.Claim(ctx, db.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute})
 	require.NoError(t, err)
 	at := c.Now().Add(5 * time.Second)
-	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusPending, Error: "boom", RunAfter: at}})
+	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Attempt: 1, Status: db.StatusPending, Error: "boom", RunAfter: at}})
 	require.NoError(t, err)
 	task, err := s.Get(ctx, id)
 	require.NoError(t, err)
@@ -268,7 +284,16 @@ func TestFinishRetryKeepsAttempt(t *testing.T) {
 	require.Equal(t, at, task.RunAfter)
 	require.Equal(t, "boom", task.Error)
 
-	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Status: db.StatusRunning}})
+	ready, err := s.Ready(ctx, nil, nil)
+	require.NoError(t, err)
+	require.False(t, ready, "the retry waits for its backoff")
+	c.Add(5 * time.Second)
+	got, err := s.Claim(ctx, db.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "the retry is claimed once due")
+	require.Equal(t, 2, got[0].Attempts)
+
+	_, err = s.Finish(ctx, nil, []db.Outcome{{ID: id, Worker: "w", Attempt: 2, Status: db.StatusRunning}})
 	var te *db.TransitionError
 	require.ErrorAs(t, err, &te)
 }
@@ -322,7 +347,8 @@ func TestLastEvents(t *testing.T) {
 	for i := range 5 {
 		evs = append(evs, db.NewEvent{TaskID: id, Kind: "stdout", Data: json.RawMessage(fmt.Sprintf(`{"text":"%d"}`, i))})
 	}
-	require.NoError(t, s.AppendEvents(ctx, append(evs, db.NewEvent{TaskID: other, Kind: "stdout"})))
+	_, err := s.AppendEvents(ctx, append(evs, db.NewEvent{TaskID: other, Kind: "stdout"}))
+	require.NoError(t, err)
 	last, total, err := s.LastEvents(ctx, id, 2)
 	require.NoError(t, err)
 	require.EqualValues(t, 5, total)

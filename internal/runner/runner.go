@@ -54,6 +54,12 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[int64]*run
+	// leased holds every task this runner has claimed and not yet settled
+	// (outcome stored or found lost, or released), by id, with its attempt.
+	// It outlives running: a finished task's lease is renewed until its
+	// outcome is in the store, or a slow write would let another runner
+	// rescue a task that already ran and run it again.
+	leased  map[int64]int
 	claimed int
 }
 
@@ -103,6 +109,7 @@ func New(opts Options) (*Runner, error) {
 		writes:  make(chan write, 8192),
 		slot:    make(chan struct{}, 1),
 		running: map[int64]*run{},
+		leased:  map[int64]int{},
 	}, nil
 }
 
@@ -149,10 +156,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	<-done
+	// Leases are renewed until the last outcome is stored.
+	close(r.writes)
+	werr := <-writerDone
 	stopBeats()
 	<-beatsDone
-	close(r.writes)
-	if werr := <-writerDone; err == nil {
+	if err == nil {
 		err = werr
 	}
 	return err
@@ -169,7 +178,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 	busy := false // the last claim found tasks
 	for {
 		if time.Since(lastRescue) >= rescueEvery {
-			if n, err := r.opts.Store.Rescue(ctx); err != nil {
+			if n, err := r.opts.Store.Rescue(ctx, db.RescueRequest{Worker: r.opts.Worker, Grace: rescueEvery}); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -284,18 +293,33 @@ func (r *Runner) cancelTasks(ids []int64, cause error) {
 	}
 }
 
-func (r *Runner) runningIDs() []int64 {
+// leasedIDs lists the tasks whose leases this runner renews.
+func (r *Runner) leasedIDs() []int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ids := make([]int64, 0, len(r.running))
-	for id := range r.running {
+	ids := make([]int64, 0, len(r.leased))
+	for id := range r.leased {
 		ids = append(ids, id)
 	}
 	return ids
 }
 
-// heartbeat renews leases at a third of the lease, and checks for cancel
-// requests more often, with cheap reads.
+// settle forgets the leases of tasks whose outcome or release is stored,
+// or that turned out lost: there is nothing left to renew. A task claimed
+// again meanwhile under a new attempt keeps its entry.
+func (r *Runner) settle(ids []int64, attempts map[int64]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		if a, ok := attempts[id]; !ok || r.leased[id] == a {
+			delete(r.leased, id)
+		}
+	}
+}
+
+// heartbeat renews leases at a third of the lease (those of finished tasks
+// too, until their outcome is stored), and checks for cancel requests more
+// often, with cheap reads.
 func (r *Runner) heartbeat(ctx context.Context) {
 	renew := time.NewTicker(r.opts.Lease / 3)
 	defer renew.Stop()
@@ -306,7 +330,7 @@ func (r *Runner) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-renew.C:
-			ids := r.runningIDs()
+			ids := r.leasedIDs()
 			if len(ids) == 0 {
 				continue
 			}

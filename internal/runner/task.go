@@ -18,6 +18,7 @@ func (r *Runner) start(base context.Context, wg *sync.WaitGroup, t db.Task) {
 	ctx, cancel := context.WithCancelCause(base)
 	r.mu.Lock()
 	r.running[t.ID] = &run{task: t, cancel: cancel}
+	r.leased[t.ID] = t.Attempts
 	r.claimed++
 	r.mu.Unlock()
 	if r.opts.OnClaim != nil {
@@ -42,7 +43,7 @@ func (r *Runner) start(base context.Context, wg *sync.WaitGroup, t db.Task) {
 // execute runs the handler and turns how it ended into an outcome. keep is
 // false when the outcome must not be written (the lease was lost).
 func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep bool) {
-	out = db.Outcome{ID: t.ID, Worker: r.opts.Worker}
+	out = db.Outcome{ID: t.ID, Worker: r.opts.Worker, Attempt: t.Attempts}
 	h := r.opts.Registry[t.Type]
 	timeout := t.Timeout
 	if timeout == 0 {
@@ -54,15 +55,16 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep b
 		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
 		defer cancel()
 	}
-	ev := &taskEvents{id: t.ID, writes: r.writes}
+	ev := &taskEvents{id: t.ID, worker: r.opts.Worker, attempt: t.Attempts, writes: r.writes}
 	result, err := safeRun(runCtx, h, t.Input, ev)
 	out.Result = result
 
 	switch cause := context.Cause(runCtx); {
 	case errors.Is(cause, errLeaseLost):
+		r.settle([]int64{t.ID}, map[int64]int{t.ID: t.Attempts})
 		return out, false
 	case errors.Is(cause, errShutdown):
-		r.writes <- write{release: t.ID}
+		r.writes <- write{release: t.ID, attempt: t.Attempts}
 		return out, false
 	case errors.Is(cause, errCancelled):
 		out.Status, out.Error = db.StatusCancelled, "cancelled while running"

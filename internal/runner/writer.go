@@ -9,17 +9,22 @@ import (
 	"github.com/opsctl/opsctl/internal/db"
 )
 
-// write is one pending store write: an event, an outcome, or a release.
+// write is one pending store write: an event, an outcome, or a release
+// (of task release, claimed as attempt).
 type write struct {
 	event   *db.NewEvent
 	outcome *db.Outcome
 	release int64
+	attempt int
 }
 
-// taskEvents is the Events a handler gets; it queues events for the writer.
+// taskEvents is the Events a handler gets; it queues events for the
+// writer, fenced by the task's lease.
 type taskEvents struct {
-	id     int64
-	writes chan<- write
+	id      int64
+	worker  string
+	attempt int
+	writes  chan<- write
 }
 
 func (e *taskEvents) Emit(kind string, data any) {
@@ -27,7 +32,7 @@ func (e *taskEvents) Emit(kind string, data any) {
 	if err != nil {
 		raw, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}
-	e.writes <- write{event: &db.NewEvent{TaskID: e.id, Kind: kind, Data: raw}}
+	e.writes <- write{event: &db.NewEvent{TaskID: e.id, Kind: kind, Data: raw, Worker: e.worker, Attempt: e.attempt}}
 }
 
 // maxBatch bounds one write transaction.
@@ -94,14 +99,42 @@ func (r *Runner) flushRetrying(ctx context.Context, batch []write) error {
 		}
 	}
 	if len(rest) == len(batch) {
+		r.giveUp(batch)
 		return err
 	}
 	if rerr := r.flush(ctx, rest); rerr != nil {
 		fmt.Fprintf(r.opts.Log, "opsctl: write results without their events: %v\n", rerr)
+		r.giveUp(batch)
 		return err
 	}
 	fmt.Fprintf(r.opts.Log, "opsctl: dropped %d event(s) that could not be written; outcomes are stored\n", len(batch)-len(rest))
 	return nil
+}
+
+// giveUp stops renewing the leases of a batch's tasks whose outcome or
+// release could not be stored: their leases expire, and another runner
+// (or this one) rescues them.
+func (r *Runner) giveUp(batch []write) {
+	ids, attempts := settled(batch)
+	r.settle(ids, attempts)
+}
+
+// settled lists the tasks a batch settles (outcomes and releases), with
+// their attempts.
+func settled(batch []write) ([]int64, map[int64]int) {
+	var ids []int64
+	attempts := map[int64]int{}
+	for _, w := range batch {
+		switch {
+		case w.outcome != nil:
+			ids = append(ids, w.outcome.ID)
+			attempts[w.outcome.ID] = w.outcome.Attempt
+		case w.event == nil:
+			ids = append(ids, w.release)
+			attempts[w.release] = w.attempt
+		}
+	}
+	return ids, attempts
 }
 
 func (r *Runner) flush(ctx context.Context, batch []write) error {
@@ -118,21 +151,26 @@ func (r *Runner) flush(ctx context.Context, batch []write) error {
 			releases = append(releases, w.release)
 		}
 	}
-	lost, err := r.opts.Store.Finish(ctx, evs, outs)
+	fr, err := r.opts.Store.Finish(ctx, evs, outs)
 	if err != nil {
 		return err
 	}
-	for _, id := range lost {
+	for _, id := range fr.Lost {
 		fmt.Fprintf(r.opts.Log, "opsctl: task %d: lease lost before its outcome was stored; another runner has it\n", id)
+	}
+	if fr.DroppedEvents > 0 {
+		fmt.Fprintf(r.opts.Log, "opsctl: dropped %d event(s) of tasks this runner no longer holds or that were pruned\n", fr.DroppedEvents)
 	}
 	if len(releases) > 0 {
 		if err := r.opts.Store.Release(ctx, r.opts.Worker, releases); err != nil {
 			return err
 		}
 	}
+	ids, attempts := settled(batch)
+	r.settle(ids, attempts)
 	if r.opts.OnFinish != nil {
 		lostSet := map[int64]bool{}
-		for _, id := range lost {
+		for _, id := range fr.Lost {
 			lostSet[id] = true
 		}
 		for _, o := range outs {
