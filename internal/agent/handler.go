@@ -93,7 +93,8 @@ func (h *Handler) checkMCPServers(s settings) error {
 // On success it returns the Result as JSON and a nil error. Otherwise it
 // returns a *RunError and still a Result, with an empty answer, the reason
 // and the usage so far, for the runner to store beside the error. Secrets
-// (the API key and the Config.RedactEnv values) are redacted from both and
+// (every provider key, the configured key and the Config.RedactEnv values)
+// are redacted from both and
 // from every event.
 func (h *Handler) Run(ctx context.Context, input json.RawMessage, ev Events) (json.RawMessage, error) {
 	getenv := h.Getenv
@@ -102,8 +103,14 @@ func (h *Handler) Run(ctx context.Context, input json.RawMessage, ev Events) (js
 	}
 	// The redacted variables are known before the input is, so that even
 	// an invalid-input error cannot echo one of them.
+	// Every provider key the runner holds is one, whatever endpoint this
+	// run talks to: a program the model runs could find any of them.
 	var secrets []string
-	for _, name := range h.Config.RedactEnv {
+	names := append(llm.KeyEnvs(), h.Config.RedactEnv...)
+	if h.Config.APIKeyEnv != "" {
+		names = append(names, h.Config.APIKeyEnv)
+	}
+	for _, name := range names {
 		secrets = append(secrets, getenv(name))
 	}
 	in, err := decodeInput(input)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/config"
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/llm"
 	"github.com/opsctl/opsctl/internal/runner"
 )
 
@@ -31,6 +32,28 @@ type Factory struct {
 	// Exit ends the process at once (a second signal to a runner); nil
 	// means os.Exit.
 	Exit func(int)
+	// HideKeys, when set, re-executes the process without the named
+	// variables in its initial environment (runner.HideKeys). Only Main
+	// sets it: tests run commands inside the test binary.
+	HideKeys func(names []string) error
+}
+
+// hideKeys takes the providers' keys and the configured secret variables
+// out of this process's initial environment before it starts programs
+// (exec tasks, run_command, MCP servers) that run as the same user.
+func (f *Factory) hideKeys() error {
+	if f.HideKeys == nil {
+		return nil
+	}
+	c, err := f.Config()
+	if err != nil {
+		return err
+	}
+	names := append(llm.KeyEnvs(), c.Agent.RedactEnv...)
+	if c.Agent.APIKeyEnv != "" {
+		names = append(names, c.Agent.APIKeyEnv)
+	}
+	return f.HideKeys(names)
 }
 
 func (f *Factory) exit(code int) {

@@ -181,6 +181,9 @@ func runMCPList(_ context.Context, o *MCPOptions) error {
 }
 
 func runMCPTools(ctx context.Context, o *MCPOptions) (err error) {
+	if err := o.F.hideKeys(); err != nil {
+		return err
+	}
 	if err := checkFormat(o.Output, formatTable, formatJSON); err != nil {
 		return err
 	}
@@ -208,6 +211,9 @@ func runMCPTools(ctx context.Context, o *MCPOptions) (err error) {
 }
 
 func runMCPCall(ctx context.Context, o *MCPOptions) (err error) {
+	if err := o.F.hideKeys(); err != nil {
+		return err
+	}
 	var args json.RawMessage
 	if o.Args != "" {
 		raw, err := readArg("--args", o.Args, o.F.IO.In)

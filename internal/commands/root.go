@@ -24,12 +24,21 @@ func Main() int {
 	if runner.IsSupervisor() {
 		return runner.Supervise()
 	}
+	// Tasks run as this user: keep them out of this process's memory and
+	// environment (see runner.Undumpable, runner.HideKeys).
+	runner.Undumpable()
+	if err := runner.RestoreKeys(); err != nil {
+		fmt.Fprintf(os.Stderr, "opsctl: %v\n", err)
+		return ExitError
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := &Factory{
 		IO:     SystemIO(os.Getenv),
 		Getenv: os.Getenv,
 		Now:    time.Now,
+		// HideKeys re-executes this process.
+		HideKeys: runner.HideKeys,
 	}
 	f.Registry = newRegistry(f)
 	return Run(ctx, f, os.Args[1:])

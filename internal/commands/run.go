@@ -70,6 +70,9 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if o.MaxTasks < 0 {
 		return usageErrorf("--max-tasks must not be negative")
 	}
+	if err := o.F.hideKeys(); err != nil {
+		return err
+	}
 	c, err := o.F.Config()
 	if err != nil {
 		return err

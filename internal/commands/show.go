@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -69,13 +68,16 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
 	w, io := f.IO.Out, f.IO
 	now := f.Now()
-	field := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
+	// Every value can hold text from a user, a command or a model; on a
+	// terminal it is made unable to act on it (see sanitizeTerminal).
+	rawField := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
+	field := func(k, v string) { rawField(k, terminalText(io, v)) }
 	field("ID", fmt.Sprint(t.ID))
 	field("Type", t.Type)
 	if t.Name != "" {
 		field("Name", t.Name)
 	}
-	field("Status", colorStatus(string(t.Status), io.Color))
+	rawField("Status", colorStatus(terminalText(io, string(t.Status)), io.Color))
 	field("Queue", fmt.Sprintf("%s (priority %d)", t.Queue, t.Priority))
 	field("Attempts", fmt.Sprintf("%d of %d", t.Attempts, t.MaxAttempts))
 	if t.Timeout > 0 {
@@ -109,28 +111,44 @@ func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
 	if sum := summary(t); sum != "" {
 		field("Summary", sum)
 	}
-	block(w, "Input", t.Input)
+	block(io, "Input", t.Input)
 	if len(t.Result) > 0 {
-		block(w, "Result", t.Result)
+		block(io, "Result", t.Result)
 	}
 	if len(evs) > 0 {
 		fmt.Fprintf(w, "Events (%d of %d):\n", len(evs), total)
 		for _, e := range evs {
-			fmt.Fprintf(w, "  %s  %s\n", formatTime(e.At, now, io.OutTTY), eventLine(e))
+			fmt.Fprintf(w, "  %s  %s\n", formatTime(e.At, now, io.OutTTY), terminalText(io, showEventLine(e)))
 		}
 	}
 	return nil
 }
 
-// block prints indented JSON under a heading.
-func block(w io.Writer, name string, raw json.RawMessage) {
+// showEventLine is an event as one line of show's list. An output event
+// holds a chunk of output, often many lines: it is shown as its line count
+// and its last line (the whole output's tail is in the result).
+func showEventLine(e db.Event) string {
+	if e.Kind != "stdout" && e.Kind != "stderr" {
+		return eventLine(e)
+	}
+	text := strings.TrimSuffix(eventText(e), "\n")
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		return fmt.Sprintf("%s: %d lines, last: %s", e.Kind, strings.Count(text, "\n")+1, truncate(text[i+1:], 200))
+	}
+	return e.Kind + ": " + truncate(text, 200)
+}
+
+// block prints indented JSON under a heading. JSON escapes C0 controls but
+// not DEL or C1 ones, and text that is not JSON is printed as it is, so on
+// a terminal it goes through sanitizeTerminal too.
+func block(ios *IOStreams, name string, raw json.RawMessage) {
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
-		fmt.Fprintf(w, "%s: %s\n", name, raw)
+		fmt.Fprintf(ios.Out, "%s: %s\n", name, terminalText(ios, string(raw)))
 		return
 	}
 	b, _ := json.MarshalIndent(v, "  ", "  ")
-	fmt.Fprintf(w, "%s:\n  %s\n", name, b)
+	fmt.Fprintf(ios.Out, "%s:\n  %s\n", name, terminalText(ios, string(b)))
 }
 
 // summary is a one-line account of an agent run from its result.

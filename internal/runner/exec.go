@@ -1,17 +1,14 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -57,6 +54,9 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 	if in.Shell != "" {
 		argv = []string{"/bin/sh", "-c", in.Shell}
 	}
+	if err := checkDir(in.Dir); err != nil {
+		return nil, err
+	}
 	sup := e.Supervisor
 	if sup == "" {
 		if sup, err = os.Executable(); err != nil {
@@ -68,26 +68,20 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 	if e.Environ != nil {
 		env = e.Environ
 	}
-	cmd.Env = append(append(env(), fmt.Sprintf("%s=%d", SuperviseEnv, os.Getpid())), sortedEnv(in.Env)...)
+	cmd.Env = append(append(env(), SuperviseEnv+"=1"), sortedEnv(in.Env)...)
 	cmd.Dir = in.Dir
 	cmd.SysProcAttr = processGroupAttr()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
+	stdout := newOutputStream("stdout", ev, e.tailSize(), e.eventBytes())
+	stderr := newOutputStream("stderr", ev, e.tailSize(), e.eventBytes())
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// A process that escaped the supervisor (it cannot, short of a kill -9
+	// of the supervisor itself) could hold the output pipes open for ever;
+	// once the supervisor has exited, Wait stops reading after this long.
+	cmd.WaitDelay = outputGrace
 	start := time.Now()
 	if err := startLocked(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	outTail, errTail := newTail(e.tailSize()), newTail(e.tailSize())
-	var wg sync.WaitGroup
-	wg.Go(func() { e.pump(stdout, "stdout", outTail, ev) })
-	wg.Go(func() { e.pump(stderr, "stderr", errTail, ev) })
-
 	stopped := make(chan struct{})
 	go func() {
 		select {
@@ -96,10 +90,15 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 		case <-stopped:
 		}
 	}()
-	wg.Wait()
 	werr := cmd.Wait()
 	close(stopped)
-	res := ExecResult{ExitCode: exitStatus(cmd, werr), Stdout: outTail.String(), Stderr: errTail.String(), DurationMS: time.Since(start).Milliseconds()}
+	stdout.Close()
+	stderr.Close()
+	if errors.Is(werr, exec.ErrWaitDelay) {
+		ev.Emit("warning", map[string]string{"message": fmt.Sprintf("output was still open %s after the command exited; stopped reading it", outputGrace)})
+		werr = nil
+	}
+	res := ExecResult{ExitCode: exitStatus(cmd, werr), Stdout: stdout.Tail(), Stderr: stderr.Tail(), DurationMS: time.Since(start).Milliseconds()}
 	raw, _ := json.Marshal(res)
 	if ctx.Err() != nil {
 		return raw, ctx.Err()
@@ -112,6 +111,29 @@ func (e *Exec) Run(ctx context.Context, input json.RawMessage, ev Events) (json.
 		return raw, commandFailed(res)
 	}
 	return raw, nil
+}
+
+// outputGrace is how long output is read after the supervisor exited.
+const outputGrace = 2 * time.Second
+
+// checkDir reports a missing or unusable working directory as the task's
+// error; left to exec, it reads as if the opsctl binary were missing.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return Permanent(fmt.Errorf("working directory %s: %w", dir, err))
+	}
+	if !fi.IsDir() {
+		return Permanent(fmt.Errorf("working directory %s: not a directory", dir))
+	}
+	return nil
 }
 
 // commandFailed is the error of a non-zero exit: the code, and the last line
@@ -154,30 +176,6 @@ func (e *Exec) eventBytes() int {
 		return e.EventBytes
 	}
 	return 1 << 20
-}
-
-// pump copies one stream into the tail and, up to the cap, into events, a
-// line per event (long lines split).
-func (e *Exec) pump(r io.Reader, kind string, tail *tailBuffer, ev Events) {
-	br := bufio.NewReaderSize(r, 64*1024)
-	budget := e.eventBytes()
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			tail.Write(line)
-			switch {
-			case budget > 0:
-				ev.Emit(kind, map[string]string{"text": string(line)})
-				budget -= len(line)
-				if budget <= 0 {
-					ev.Emit("warning", map[string]string{"message": fmt.Sprintf("%s is over %d bytes: further output is kept only as the tail in the result", kind, e.eventBytes())})
-				}
-			}
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			return
-		}
-	}
 }
 
 func sortedEnv(m map[string]string) []string {

@@ -6,13 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 )
 
-// SuperviseEnv marks a process started as an exec task's supervisor; its
-// value is the runner's pid.
+// SuperviseEnv marks a process started as a supervisor. Its value is "1":
+// the supervisor learns nothing about the runner from its environment.
 const SuperviseEnv = "OPSCTL_SUPERVISE"
 
 // IsSupervisor reports whether this process was started as a supervisor.
@@ -23,12 +22,16 @@ func IsSupervisor() bool { return os.Getenv(SuperviseEnv) != "" }
 //
 // Why a supervisor: an exec task's command may start children of its own
 // (a shell pipeline, a build, a daemon it forgot). The runner starts this
-// small process with a parent-death SIGTERM, and it starts the command as
-// the leader of a process group of its own. When the command exits, the
-// supervisor kills whatever is left in that group, so background children
-// neither hold the task open nor outlive it. When the runner cancels the
-// task or dies (even by kill -9), the supervisor gets SIGTERM and ends the
-// whole group: SIGTERM, then SIGKILL after a short grace.
+// small process with a parent-death SIGTERM (the runtime kills it at once
+// if the runner died before that was armed), and it starts the command as
+// the leader of a process group of its own. It is also a child subreaper:
+// a descendant that leaves the group or the session (setsid, a
+// double-forking daemon) is re-parented to it, not to init, once its own
+// parent exits. When the command exits, the supervisor kills what is left
+// of the group and then every descendant it still has, so nothing holds
+// the task open or outlives it. When the runner cancels the task or dies
+// (even by kill -9), the supervisor gets SIGTERM and ends the whole group
+// (SIGTERM, then SIGKILL after a short grace) and then every descendant.
 func Supervise() int {
 	args := os.Args[1:]
 	for i, a := range args {
@@ -41,21 +44,17 @@ func Supervise() int {
 		fmt.Fprintln(os.Stderr, "opsctl supervisor: no command")
 		return 127
 	}
-	runnerPID := os.Getenv(SuperviseEnv)
 	os.Unsetenv(SuperviseEnv)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	setSubreaper()
 
-	// If the runner died before the parent-death signal was armed, this
-	// process has been re-parented already; stop at once.
-	if strconv.Itoa(os.Getppid()) != runnerPID {
-		return 137
-	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := startLocked(cmd); err != nil {
-		fmt.Fprintf(os.Stderr, "opsctl: %v\n", err)
+		// Said as a shell would: this line ends up in the task's error.
+		fmt.Fprintf(os.Stderr, "cannot run %s: %v\n", args[0], startReason(err))
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return 127
 		}
@@ -64,21 +63,35 @@ func Supervise() int {
 	group := -cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	code := 137
 	select {
 	case err := <-done:
-		syscall.Kill(group, syscall.SIGKILL) // leftovers of a finished command
-		return exitStatus(cmd, err)
+		code = exitStatus(cmd, err)
 	case <-sigs:
 		syscall.Kill(group, syscall.SIGTERM)
 		select {
 		case err := <-done:
-			syscall.Kill(group, syscall.SIGKILL)
-			return exitStatus(cmd, err)
+			code = exitStatus(cmd, err)
 		case <-time.After(killGrace):
-			syscall.Kill(group, syscall.SIGKILL)
-			return 137
 		}
 	}
+	syscall.Kill(group, syscall.SIGKILL) // leftovers of a finished command
+	killDescendants()
+	return code
+}
+
+// startReason is why a command could not start, without the "fork/exec
+// PATH:" or "exec: NAME:" wrapping that names the program twice.
+func startReason(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
 }
 
 // SupervisedCommand returns argv wrapped to run under this binary's
@@ -90,7 +103,7 @@ func SupervisedCommand(argv []string) ([]string, []string) {
 	if err != nil {
 		return argv, nil
 	}
-	return append([]string{exe, "--"}, argv...), []string{fmt.Sprintf("%s=%d", SuperviseEnv, os.Getpid())}
+	return append([]string{exe, "--"}, argv...), []string{SuperviseEnv + "=1"}
 }
 
 // killGrace is how long a terminated command may take before SIGKILL.
