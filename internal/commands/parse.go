@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/opsctl/opsctl/internal/db"
 )
@@ -81,6 +83,105 @@ func parseDuration(flag, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// The limits of what submit accepts, the same for a single task and for
+// every line of a batch. README "Limits" lists them with the exec task's
+// own (runner.MaxArgBytes and the rest, which the kernel sets).
+const (
+	// maxInputBytes caps a task's input JSON as given (whitespace
+	// included): --input text, @file or stdin, or a batch line's "input".
+	// Inputs are stored in the task row and read with every show and claim.
+	maxInputBytes = 1 << 20
+	// maxKeyBytes caps an idempotency key; keys are indexed and printed.
+	maxKeyBytes = 256
+	// maxBatchLineBytes caps one line of --batch (without its newline): a
+	// full-size input and room for the other fields.
+	maxBatchLineBytes = maxInputBytes + 64<<10
+	// batchTxTasks is how many tasks of a batch are stored per
+	// transaction: a transaction holds the SQLite write lock, and one
+	// that holds it for seconds lets other runners' leases expire.
+	// Batches up to this size are all or nothing.
+	batchTxTasks = 10_000
+	// minTimeout is the shortest task timeout: timeouts are stored in
+	// whole milliseconds, and a shorter one would be stored as 0, which
+	// means no limit.
+	minTimeout = time.Millisecond
+)
+
+// parseTimeout reads a task timeout: a duration of at least minTimeout.
+func parseTimeout(flag, s string) (time.Duration, error) {
+	d, err := parseDuration(flag, s)
+	if err != nil {
+		return 0, err
+	}
+	if d != 0 && d < minTimeout {
+		return 0, usageErrorf("%s must be at least 1ms (0 means no limit), got %q", flag, s)
+	}
+	return d, nil
+}
+
+// checkKey checks an idempotency key: at most maxKeyBytes of UTF-8 text
+// without control characters (it is printed in notes and tables).
+func checkKey(what, key string) error {
+	if len(key) > maxKeyBytes {
+		return fmt.Errorf("%s is %d bytes; the limit is %d bytes", what, len(key), maxKeyBytes)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s contains a control character (%U)", what, r)
+		}
+	}
+	return nil
+}
+
+// checkInputSize refuses an input over maxInputBytes.
+func checkInputSize(what string, n int64) error {
+	if n > maxInputBytes {
+		return fmt.Errorf("%s is %s", what, sizeOver(n, maxInputBytes))
+	}
+	return nil
+}
+
+// sizeOver says how n compares with limit: "1.3 MiB; the limit is 1 MiB",
+// or in bytes when rounding would hide the difference.
+func sizeOver(n, limit int64) string {
+	if s := roughSize(n); s != roughSize(limit) {
+		return fmt.Sprintf("%s; the limit is %s", s, exactSize(limit))
+	}
+	return fmt.Sprintf("%d bytes; the limit is %s (%d bytes)", n, exactSize(limit), limit)
+}
+
+// roughSize is n in the largest binary unit it fills, to one decimal.
+func roughSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// exactSize writes a limit exactly: "1 MiB", "1 MiB + 64 KiB", "256 bytes".
+func exactSize(n int64) string {
+	var parts []string
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size {
+			parts = append(parts, fmt.Sprintf("%d %s", n/u.size, u.name))
+			n %= u.size
+		}
+	}
+	if n > 0 || len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes", n))
+	}
+	return strings.Join(parts, " + ")
+}
+
 // parseTime accepts RFC 3339 and a few shorter local forms.
 func parseTime(flag, s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -108,21 +209,43 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 // readArg resolves a value given as text, @file or - (stdin).
 func readArg(flag, v string, stdin io.Reader) ([]byte, error) {
+	return readArgLimit(flag, v, stdin, -1)
+}
+
+// readArgLimit is readArg refusing a value over limit bytes (-1: none). It
+// keeps at most limit+1 bytes; the rest is read only to say how long the
+// value was.
+func readArgLimit(flag, v string, stdin io.Reader, limit int64) ([]byte, error) {
+	var r io.Reader
+	from := ""
 	switch {
 	case v == "-":
-		b, err := io.ReadAll(stdin)
-		if err != nil {
-			return nil, usageErrorf("read %s from stdin: %v", flag, err)
-		}
-		return b, nil
+		r, from = stdin, " from stdin"
 	case strings.HasPrefix(v, "@"):
-		b, err := os.ReadFile(v[1:])
+		f, err := os.Open(v[1:])
 		if err != nil {
 			return nil, usageErrorf("read %s: %v", flag, err)
 		}
-		return b, nil
+		defer f.Close()
+		r = f
+	default:
+		r = strings.NewReader(v)
 	}
-	return []byte(v), nil
+	lr := r
+	if limit >= 0 {
+		lr = io.LimitReader(r, limit+1)
+	}
+	b, err := io.ReadAll(lr)
+	if err == nil && limit >= 0 && int64(len(b)) > limit {
+		var rest int64
+		if rest, err = io.Copy(io.Discard, r); err == nil {
+			return nil, usageErrorf("%s is %s", flag, sizeOver(int64(len(b))+rest, limit))
+		}
+	}
+	if err != nil {
+		return nil, usageErrorf("read %s%s: %v", flag, from, err)
+	}
+	return b, nil
 }
 
 // parseObject checks that b is one JSON object and returns it compacted.

@@ -40,7 +40,7 @@ func newSubmitCmd(f *Factory, runF func(context.Context, *SubmitOptions) error) 
 	cmd := &cobra.Command{
 		Use:   "submit [flags] [-- COMMAND ARGS...]",
 		Short: "Add a task to the queue",
-		Long: `Add a task and print its id.
+		Long: fmt.Sprintf(`Add a task and print its id.
 
 An exec task runs a command: give it after --, or as --input with "command"
 (an argv list) or "shell" (a line for /bin/sh -c), plus optional "env" and
@@ -48,8 +48,12 @@ An exec task runs a command: give it after --, or as --input with "command"
 "prompt" and the other agent fields.
 
 --batch reads JSON Lines, one task per line with the fields type, input,
-name, queue, priority, max_attempts, timeout, key and run_after; all lines
-are stored in one transaction, or none.`,
+name, queue, priority, max_attempts, timeout, key and run_after. Every line
+is checked before any is stored; a batch of up to %[1]d tasks is stored in
+one transaction, or none, a longer one %[1]d tasks per transaction.
+
+Limits: an input is at most %[2]s, a --key %[3]s, a batch line %[4]s,
+a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(maxKeyBytes), exactSize(maxBatchLineBytes), minTimeout),
 		Example: `  opsctl submit -- make -C /srv/app backup
   opsctl submit --type exec --input '{"shell":"df -h | tail -n +2"}' --name disk
   opsctl submit --prompt "Summarise today's failed tasks" --model gpt-4.1-mini
@@ -136,7 +140,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		}
 		t.Input, _ = json.Marshal(in)
 	default:
-		b, err := readArg("--input", o.Input, o.F.IO.In)
+		b, err := readArgLimit("--input", o.Input, o.F.IO.In, maxInputBytes)
 		if err != nil {
 			return t, err
 		}
@@ -149,6 +153,9 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	}
 	if t.MaxAttempts < 1 {
 		return t, usageErrorf("--max-attempts must be at least 1, got %d", t.MaxAttempts)
+	}
+	if err := checkKey("--key", t.Key); err != nil {
+		return t, usageErr(err)
 	}
 	if o.At != "" && o.In != "" {
 		return t, usageErrorf("give --at or --in, not both")
@@ -169,13 +176,19 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		t.RunAfter = now.Add(d)
 	}
 	if o.Timeout != "" {
-		d, err := parseDuration("--timeout", o.Timeout)
+		d, err := parseTimeout("--timeout", o.Timeout)
 		if err != nil {
 			return t, err
 		}
 		t.Timeout = d
 	}
 	if err := o.F.Registry.Validate(t.Type, t.Input); err != nil {
+		return t, usageErr(err)
+	}
+	// --input was measured as read; an input made from --prompt or a
+	// command is held to the same limit (a command is usually refused by
+	// the exec checks first).
+	if err := checkInputSize("the task's input", int64(len(t.Input))); err != nil {
 		return t, usageErr(err)
 	}
 	return t, nil

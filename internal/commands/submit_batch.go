@@ -33,29 +33,56 @@ type batchLine struct {
 func readBatch(r io.Reader, f *Factory) ([]db.NewTask, []int, error) {
 	var ts []db.NewTask
 	var lines []int // the line number of each task, for errors from the store
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		t, err := parseBatchLine(line, f)
-		if err != nil {
+	br := bufio.NewReaderSize(r, 64*1024)
+	var buf []byte
+	for n := 1; ; n++ {
+		line, size, err := readLine(br, buf, maxBatchLineBytes)
+		if err != nil && err != io.EOF {
 			return nil, nil, usageErrorf("batch line %d: %v", n, err)
 		}
-		ts = append(ts, t)
-		lines = append(lines, n)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, usageErrorf("batch line %d: %v", n+1, err)
+		if size > maxBatchLineBytes {
+			return nil, nil, usageErrorf("batch line %d is %s", n, sizeOver(size, maxBatchLineBytes))
+		}
+		buf = line
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			t, perr := parseBatchLine(line, f)
+			if perr != nil {
+				return nil, nil, usageErrorf("batch line %d: %v", n, perr)
+			}
+			ts = append(ts, t)
+			lines = append(lines, n)
+		}
+		if err == io.EOF {
+			break
+		}
 	}
 	if len(ts) == 0 {
 		return nil, nil, usageErrorf("batch is empty")
 	}
 	return ts, lines, nil
+}
+
+// readLine reads one line into buf[:0] and returns it without its newline,
+// and its size. A line over max bytes is read to its end, to say how long
+// it was, but not kept. At the end of the input it returns io.EOF, with
+// the last line if that had no newline.
+func readLine(br *bufio.Reader, buf []byte, max int64) ([]byte, int64, error) {
+	buf = buf[:0]
+	var size int64
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+		}
+		size += int64(len(chunk))
+		if size <= max {
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return buf, size, err
+	}
 }
 
 func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
@@ -72,6 +99,12 @@ func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
 	if b.Type == "" {
 		return t, fmt.Errorf(`"type" is required`)
 	}
+	if err := checkInputSize(`"input"`, int64(len(b.Input))); err != nil {
+		return t, err
+	}
+	if err := checkKey(`"key"`, b.Key); err != nil {
+		return t, err
+	}
 	input, err := parseObject(`"input"`, b.Input)
 	if err != nil {
 		return t, err
@@ -87,7 +120,7 @@ func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
 	}
 	t = db.NewTask{Type: b.Type, Input: input, Name: b.Name, Queue: b.Queue, Priority: b.Priority, MaxAttempts: maxAttempts, Key: b.Key}
 	if b.Timeout != "" {
-		if t.Timeout, err = parseDuration(`"timeout"`, b.Timeout); err != nil {
+		if t.Timeout, err = parseTimeout(`"timeout"`, b.Timeout); err != nil {
 			return t, err
 		}
 	}
@@ -120,31 +153,73 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 	if err != nil {
 		return err
 	}
-	rs, err := s.SubmitBatch(ctx, ts)
-	var be *db.BatchError
-	if errors.As(err, &be) && be.Index < len(lines) {
-		return fmt.Errorf("batch line %d: %w; nothing was submitted", lines[be.Index], be.Err)
-	}
-	if err != nil {
-		return err
-	}
+	// Stored batchTxTasks per transaction, in order; the ids of each are
+	// printed once it is committed.
 	w := bufio.NewWriter(o.F.IO.Out)
-	existed := 0
-	for _, r := range rs {
-		fmt.Fprintln(w, r.ID)
-		if r.Existed {
-			existed++
+	stored, existed := 0, 0
+	var firstID, lastID int64 // the smallest and largest id this batch created
+	for stored < len(ts) {
+		end := min(stored+batchTxTasks, len(ts))
+		rs, err := s.SubmitBatch(ctx, ts[stored:end])
+		if err != nil {
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+			return batchStoreError(err, lines, stored, existed, firstID, lastID)
 		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
+		for _, r := range rs {
+			fmt.Fprintln(w, r.ID)
+			switch {
+			case r.Existed:
+				existed++
+			case firstID == 0:
+				firstID, lastID = r.ID, r.ID
+			default:
+				firstID, lastID = min(firstID, r.ID), max(lastID, r.ID)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		stored = end
 	}
 	if !o.Quiet {
-		fmt.Fprintf(o.F.IO.ErrOut, "submitted %d tasks", len(rs)-existed)
+		fmt.Fprintf(o.F.IO.ErrOut, "submitted %d tasks", len(ts)-existed)
 		if existed > 0 {
 			fmt.Fprintf(o.F.IO.ErrOut, " (%d keys matched earlier tasks)", existed)
 		}
 		fmt.Fprintln(o.F.IO.ErrOut)
 	}
 	return nil
+}
+
+// batchStoreError says what a store error left behind: nothing, when it
+// came in the first transaction, else the lines before the failed
+// transaction (stored of them, existed of which matched earlier tasks'
+// keys; firstID and lastID are the smallest and largest new ids), so that
+// the user can resume after them. It keeps err's exit code.
+func batchStoreError(err error, lines []int, stored, existed int, firstID, lastID int64) error {
+	var be *db.BatchError
+	prefix := ""
+	if errors.As(err, &be) && stored+be.Index < len(lines) {
+		prefix = fmt.Sprintf("batch line %d: ", lines[stored+be.Index])
+		err = be.Err
+	}
+	if stored == 0 {
+		if prefix == "" {
+			return err
+		}
+		return fmt.Errorf("%s%w; nothing was submitted", prefix, err)
+	}
+	made := ""
+	switch created := stored - existed; {
+	case created == 0:
+		made = "no new tasks"
+	case created == 1:
+		made = fmt.Sprintf("1 new task, id %d", firstID)
+	default:
+		made = fmt.Sprintf("%d new tasks, ids %d-%d", created, firstID, lastID)
+	}
+	return fmt.Errorf("%s%w; lines %d-%d are stored (%s), nothing from line %d on",
+		prefix, err, lines[0], lines[stored-1], made, lines[stored])
 }
