@@ -73,7 +73,7 @@ func exitCode(err error) int {
 // hint adds a "Try: ..." line for errors a user can act on.
 func hint(err error) string {
 	var se *db.SchemaError
-	if errors.As(err, &se) && se.Unknown == 0 {
+	if errors.As(err, &se) && se.Unknown == 0 && !se.Damaged && !se.Foreign {
 		return "Try: opsctl migrate"
 	}
 	return ""
@@ -85,7 +85,8 @@ const exitCodesHelp = `opsctl exits with one of these codes:
   1    error; for wait: the task failed
   2    usage: bad flag, argument or input; nothing was written
   3    not found: no task with that id
-  4    schema: the database is newer than this binary, or needs 'opsctl migrate'
+  4    schema: the database is newer than this binary, or needs 'opsctl migrate';
+       or its schema_migrations is damaged, or it is not an opsctl database
   5    for wait: the task was cancelled
   6    database unavailable: cannot open, not a database, read-only
   124  for wait --timeout: gave up before the task finished

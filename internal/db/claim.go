@@ -348,6 +348,12 @@ func (s *SQLite) CancelRequested(ctx context.Context, worker string) ([]int64, e
 	if err != nil {
 		return nil, s.classify(err)
 	}
+	ids, err := scanIDs(rows)
+	return ids, s.classify(err)
+}
+
+// scanIDs reads a column of ids and closes rows.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
 	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
@@ -357,5 +363,5 @@ func (s *SQLite) CancelRequested(ctx context.Context, worker string) ([]int64, e
 		}
 		ids = append(ids, id)
 	}
-	return ids, s.classify(rows.Err())
+	return ids, rows.Err()
 }

@@ -128,7 +128,7 @@ func TestNewerDatabaseIsRefusedAndUntouched(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		require.Equal(t, 99, se.Unknown)
 		require.ErrorContains(t, err, "99")
-		require.ErrorContains(t, err, "latest 4")
+		require.ErrorContains(t, err, "latest 5")
 	}
 	require.Equal(t, before, fileSum(t, path))
 }

@@ -26,6 +26,10 @@ type Options struct {
 	// NoMigrate opens without applying anything (for `opsctl migrate` itself).
 	// A database newer than this binary is still refused.
 	NoMigrate bool
+	// MustExist opens only a file that is there already: neither it nor its
+	// directory is created (read-only commands: a mistyped --db must not
+	// leave an empty database behind).
+	MustExist bool
 	// Migrations replaces the built-in migrations (tests build old fixtures
 	// with a prefix of them).
 	Migrations []Migration
@@ -62,7 +66,11 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if err := prepareFile(opts.Path); err != nil {
+	if opts.MustExist {
+		if err := existingFile(opts.Path); err != nil {
+			return nil, &UnavailableError{Path: opts.Path, Err: err}
+		}
+	} else if err := prepareFile(opts.Path); err != nil {
 		return nil, &UnavailableError{Path: opts.Path, Err: err}
 	}
 	s := &SQLite{path: opts.Path, now: now, migrations: ms}
@@ -125,6 +133,20 @@ func prepareFile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// existingFile checks that path is a file that exists.
+func existingFile(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errors.New("no database here (nothing was ever submitted to it; check --db or OPSCTL_DB)")
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return errors.New("is a directory")
+	}
+	return nil
 }
 
 // init checks the schema and migrates as allowed. Nothing is written to a
@@ -195,7 +217,9 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // classify turns SQLite errors that mean "this file cannot be used" into an
-// UnavailableError, leaving other errors as they are.
+// UnavailableError, and a full database or disk into a FullError (which
+// names the file, unlike the driver's "(13)"), leaving other errors as they
+// are.
 func (s *SQLite) classify(err error) error {
 	var se *sqlite.Error
 	if err == nil || !errors.As(err, &se) {
@@ -203,6 +227,8 @@ func (s *SQLite) classify(err error) error {
 	}
 	var reason string
 	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return &FullError{Path: s.path, Err: err}
 	case sqlite3.SQLITE_NOTADB:
 		reason = "file is not a database"
 	case sqlite3.SQLITE_CORRUPT:

@@ -232,4 +232,38 @@ type Store interface {
 	// how many tasks it changed.
 	Rescue(ctx context.Context, r RescueRequest) (int, error)
 	Close() error
+
+	// RegisterRunner writes (or rewrites) a runner's row, its heartbeat set
+	// to now, and deletes rows whose heartbeat is older than
+	// RunnerForgetAfter. A zero StartedAt means now.
+	RegisterRunner(ctx context.Context, r RunnerInfo) error
+	// RunnerHeartbeat sets a runner's heartbeat to now; ErrRunnerNotRegistered
+	// when its row is gone (register again).
+	RunnerHeartbeat(ctx context.Context, id string) error
+	// UnregisterRunner deletes a runner's row (a graceful exit).
+	UnregisterRunner(ctx context.Context, id string) error
+	// Runners lists registered runners, live or gone, oldest start first.
+	Runners(ctx context.Context) ([]RunnerInfo, error)
+	// CountByQueue counts tasks by queue and status, without writing.
+	CountByQueue(ctx context.Context) ([]QueueCount, error)
+}
+
+// RunnerInfo is one row of the runners table: an `opsctl run` process that
+// registered itself. See RunnerInfo.Live for when it counts as gone.
+type RunnerInfo struct {
+	ID          string // the worker id in its leases
+	Host        string
+	PID         int
+	Workers     int
+	Queues      []string // empty means every queue
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	Version     string
+}
+
+// QueueCount is how many tasks of one queue are in one status.
+type QueueCount struct {
+	Queue  string
+	Status Status
+	Count  int64
 }
