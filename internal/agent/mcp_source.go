@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opsctl/opsctl/internal/llm"
 	"github.com/opsctl/opsctl/internal/mcp"
@@ -162,7 +164,15 @@ func (m *mcpSource) start(ctx context.Context, r *serverRun, ev Events) {
 		r.err = errors.New(red.String(err.Error()))
 		return
 	}
+	offered := map[string]bool{}
 	for _, t := range listed {
+		offered[t.Name] = true
+		// The config's tools list, when it has one, is the whole of what
+		// the model may see of this server: a read-only job is never
+		// offered write_file, even by a task that names it.
+		if !cfg.AllowsTool(t.Name) {
+			continue
+		}
 		name := mcp.ToolName(r.name, t.Name)
 		if !mcpToolName.MatchString(name) || len(name) > maxToolNameLen {
 			r.warnings = append(r.warnings, fmt.Sprintf(
@@ -174,6 +184,17 @@ func (m *mcpSource) start(ctx context.Context, r *serverRun, ev Events) {
 			sess: sess, tool: t.Name, red: red,
 			spec: llm.ToolSpec{Name: name, Description: t.Description, Schema: t.InputSchema},
 		})
+	}
+	has := "none"
+	if len(offered) > 0 {
+		has = strings.Join(slices.Sorted(maps.Keys(offered)), ", ")
+	}
+	for _, t := range cfg.Tools {
+		if !offered[t] {
+			r.warnings = append(r.warnings, fmt.Sprintf(
+				"mcp server %q: tools lists %q, which the server does not offer (its tools: %s)",
+				r.name, t, has))
+		}
 	}
 }
 
@@ -285,4 +306,61 @@ func (t *mcpTool) Call(ctx context.Context, args json.RawMessage) (string, error
 		return "", &ToolError{Message: text}
 	}
 	return text, nil
+}
+
+// BuiltinTool describes a built-in tool for `opsctl tools`: what the model
+// is told about it, and the limits cfg puts on it.
+type BuiltinTool struct {
+	Spec llm.ToolSpec
+	// Bounds says what the tool may reach and how much it may return or
+	// take, under cfg.
+	Bounds string
+	// Default is set when cfg.Tools offers the tool to tasks that name no
+	// tools of their own.
+	Default bool
+}
+
+// BuiltinTools lists the built-in tools in offering order, as a run with
+// cfg would offer them. (It lives here, beside the other tool source,
+// because the tools' limits are unexported.)
+func BuiltinTools(cfg Config) []BuiltinTool {
+	env := builtinEnv{cfg: cfg, now: time.Now}
+	var out []BuiltinTool
+	for _, name := range builtinToolNames() {
+		bt := BuiltinTool{Spec: newBuiltinTool(name, env).Spec(), Default: slices.Contains(cfg.Tools, name)}
+		switch name {
+		case ToolCurrentTime:
+			bt.Bounds = "none needed"
+		case ToolHTTPGet:
+			maxBytes := cfg.HTTPMaxBytes
+			if maxBytes <= 0 {
+				maxBytes = defaultHTTPMaxBytes
+			}
+			hosts := "any host (agent.http_allow_hosts is empty)"
+			if len(cfg.HTTPAllowHosts) > 0 {
+				hosts = "hosts " + strings.Join(cfg.HTTPAllowHosts, ", ")
+			}
+			bt.Bounds = fmt.Sprintf("%s, %s; %s", sizeText(maxBytes), httpGetTimeout, hosts)
+		case ToolReadFile:
+			bt.Bounds = "nothing: agent.read_file_dirs is empty"
+			if len(cfg.ReadFileDirs) > 0 {
+				bt.Bounds = fmt.Sprintf("files under %s; %s", strings.Join(cfg.ReadFileDirs, ", "), sizeText(readFileMaxBytes))
+			}
+		case ToolRunCommand:
+			bt.Bounds = "nothing: agent.run_command_allow is empty"
+			if len(cfg.RunCommandAllow) > 0 {
+				bt.Bounds = fmt.Sprintf("programs %s; %s output, %s", strings.Join(cfg.RunCommandAllow, ", "), sizeText(runCommandMaxOutput), runCommandTimeout)
+			}
+		}
+		out = append(out, bt)
+	}
+	return out
+}
+
+// sizeText writes a byte count as KiB when it is whole KiB.
+func sizeText(n int) string {
+	if n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

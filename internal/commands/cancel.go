@@ -14,38 +14,70 @@ import (
 type TaskActionOptions struct {
 	F   *Factory
 	IDs []int64
+	// Select picks the tasks instead of IDs (bulk form).
+	Select Selector
 }
 
 func newCancelCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {
 	return newTaskActionCmd(f, runF, &cobra.Command{
-		Use:   "cancel ID...",
+		Use:   "cancel (ID... | --status S | --queue Q | --name GLOB | --since D | --all)",
 		Short: "Cancel tasks: pending ones at once, running ones via their runner",
 		Long: `Cancel tasks. A pending task is cancelled at once. A running task gets a
 cancel request; its runner sees it with its next heartbeat (about a second),
-stops the handler and records the task as cancelled.`,
+stops the handler and records the task as cancelled.
+
+Instead of ids, the selector flags pick pending and running tasks: they
+combine (all must match). The count is printed on stderr; on a terminal
+opsctl asks first (--yes skips the question).`,
+		Example: `  opsctl cancel 42 43
+  opsctl cancel --queue nightly --status pending
+  opsctl cancel --name 'deploy-*' --yes`,
 		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning),
-	}, runCancel)
+	}, runCancel, "cancel", []db.Status{db.StatusPending, db.StatusRunning})
 }
 
 func newRetryCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {
 	return newTaskActionCmd(f, runF, &cobra.Command{
-		Use:   "retry ID...",
+		Use:   "retry (ID... | --status S | --queue Q | --name GLOB | --since D | --all)",
 		Short: "Put failed or cancelled tasks back to pending",
 		Long: `Put failed or cancelled tasks back to pending, runnable now. Attempts are
-reset, so the task gets its whole max-attempts budget again.`,
+reset, so the task gets its whole max-attempts budget again.
+
+Instead of ids, the selector flags pick failed and cancelled tasks: they
+combine (all must match). The count is printed on stderr; on a terminal
+opsctl asks first (--yes skips the question).`,
+		Example: `  opsctl retry 42
+  opsctl retry --status failed --since 1h
+  opsctl retry --queue nightly --all --yes`,
 		ValidArgsFunction: completeTaskIDs(f, db.StatusFailed, db.StatusCancelled),
-	}, runRetry)
+	}, runRetry, "retry", []db.Status{db.StatusFailed, db.StatusCancelled})
 }
 
-func newTaskActionCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error, cmd *cobra.Command, run func(context.Context, *TaskActionOptions) error) *cobra.Command {
+func newTaskActionCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error, cmd *cobra.Command, run func(context.Context, *TaskActionOptions) error, verb string, applies []db.Status) *cobra.Command {
 	opts := &TaskActionOptions{F: f}
-	cmd.Args = cobra.MinimumNArgs(1)
+	opts.Select.AddFlags(f, cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		ids, err := parseIDs(args)
-		if err != nil {
-			return err
+		switch {
+		case len(args) > 0 && opts.Select.Active():
+			return usageErrorf("give task ids or selector flags, not both")
+		case len(args) == 0 && !opts.Select.Active():
+			return usageErrorf("%s needs task ids or a selector (--status, --queue, --name, --since, --all)", verb)
+		case len(args) > 0:
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			opts.IDs = ids
+		default:
+			ids, err := opts.Select.Select(cmd.Context(), f, verb, applies)
+			if err != nil {
+				return err
+			}
+			if ok, err := opts.Select.Confirm(f, verb, len(ids)); !ok || err != nil {
+				return err
+			}
+			opts.IDs = ids
 		}
-		opts.IDs = ids
 		if runF != nil {
 			return runF(cmd.Context(), opts)
 		}
@@ -79,7 +111,7 @@ func runRetry(ctx context.Context, o *TaskActionOptions) error {
 // eachTask applies fn to every id, reporting each on stdout or stderr, and
 // exits with the worst code: a missing id (3) outranks a refused change (1).
 func eachTask(ctx context.Context, o *TaskActionOptions, fn func(db.Store, int64) (string, error)) error {
-	s, err := o.F.Store(ctx)
+	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
 	}

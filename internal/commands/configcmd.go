@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -26,7 +25,18 @@ func newConfigCmd(f *Factory, runF func(context.Context, *ConfigOptions) error) 
 environment variable, config file, or default), then one line per MCP
 server from mcp_servers. Secrets are redacted: the values of MCP servers'
 env and headers are shown as [redacted]. API keys are read from the
-environment only and never shown.`,
+environment only and never shown.
+
+Precedence, highest first: a flag, an OPSCTL_* environment variable, the
+config file, the built-in default. The config file is --config, else
+$OPSCTL_CONFIG (either must exist, and is then the only file read), else
+$XDG_CONFIG_HOME/opsctl/config.yaml (~/.config/opsctl/config.yaml) laid
+over the system-wide /etc/opsctl/config.yaml; either may be absent. An MCP
+server defined in both is the user's. A key no setting reads is reported
+with a warning naming it (and the key it was probably meant to be).`,
+		Example: `  opsctl config
+  opsctl config -o json | jq -r '.settings[] | select(.source != "default") | .key'
+  OPSCTL_CONFIG=/etc/opsctl/ci.yaml opsctl config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -36,6 +46,7 @@ environment only and never shown.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
 	return cmd
 }
 
@@ -54,25 +65,28 @@ func runConfig(_ context.Context, o *ConfigOptions) error {
 			File       string           `json:"file"`
 			Settings   []config.Setting `json:"settings"`
 			MCPServers []mcpServerJSON  `json:"mcp_servers"`
-		}{c.File(), settings, servers})
+			Files      []string         `json:"files"`
+		}{c.File(), settings, servers, append([]string{}, c.Files()...)})
 	}
-	if c.File() != "" {
-		fmt.Fprintf(o.F.IO.ErrOut, "config file: %s\n", c.File())
+	switch files := c.Files(); len(files) {
+	case 0:
+	case 1:
+		fmt.Fprintf(o.F.IO.ErrOut, "config file: %s\n", files[0])
+	default:
+		fmt.Fprintf(o.F.IO.ErrOut, "config files: %s (the last wins)\n", strings.Join(files, ", "))
 	}
-	tp := newTablePrinter(o.F.IO, "Key", "Value", "Source")
+	// One row per key. On a terminal the value and source columns give way
+	// when the window is narrow (a server's config is long, and so is the
+	// path of the file it came from), cut with "…"; piped, every value is
+	// whole.
+	tp := newTablePrinter(o.F.IO, "Key", "Value", "Source").Flex(1, 2)
 	for _, s := range settings {
 		tp.Row(s.Key, s.Value, s.Source)
 	}
 	// One row per MCP server, its whole (redacted) config as compact JSON:
 	// servers come from the file only, so that is their source.
 	for _, s := range servers {
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false) // keep "2>&1" in args readable
-		if err := enc.Encode(s); err != nil {
-			return err
-		}
-		tp.Row("mcp_servers."+s.Name, strings.TrimSuffix(b.String(), "\n"), "file "+c.File())
+		tp.Row("mcp_servers."+s.Name, marshalJSON(s), "file "+c.MCPServerFile(s.Name))
 	}
 	return tp.Render()
 }

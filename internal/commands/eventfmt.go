@@ -31,8 +31,7 @@ func eventLine(e db.Event) string {
 			if s, ok := v.(string); ok {
 				return s
 			}
-			b, _ := json.Marshal(v)
-			return string(b)
+			return marshalJSON(v)
 		}
 		return ""
 	}
@@ -67,7 +66,7 @@ func eventLine(e db.Event) string {
 	case "mcp_stderr":
 		return fmt.Sprintf("mcp %s stderr: %s", str("server"), strings.TrimRight(str("line"), "\n"))
 	}
-	return e.Kind + " " + truncate(string(e.Data), 200)
+	return e.Kind + " " + truncate(string(unescapeHTML(e.Data)), 200)
 }
 
 // eventText is the "text" field of an output event.

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -82,6 +83,9 @@ func (f *Factory) Config() (*config.Config, error) {
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	for _, w := range c.Warnings() {
+		fmt.Fprintf(f.IO.ErrOut, "opsctl: warning: %s\n", w)
+	}
 	f.cfg = c
 	return c, nil
 }
@@ -99,13 +103,34 @@ func (f *Factory) Store(ctx context.Context) (db.Store, error) {
 	return s, nil
 }
 
+// ReadStore opens the database for a command that only reads it: a
+// database that does not exist is an error (exit 6), not created.
+func (f *Factory) ReadStore(ctx context.Context) (db.Store, error) {
+	if f.store != nil {
+		return f.store, nil
+	}
+	s, err := f.openSQLiteWith(ctx, db.Options{MustExist: true})
+	if err != nil {
+		return nil, err
+	}
+	f.store = s
+	return s, nil
+}
+
 // openSQLite opens the configured database; noMigrate leaves its schema alone.
 func (f *Factory) openSQLite(ctx context.Context, noMigrate bool) (*db.SQLite, error) {
+	return f.openSQLiteWith(ctx, db.Options{NoMigrate: noMigrate})
+}
+
+// openSQLiteWith opens the configured database with opts, whose path,
+// migration policy and clock come from the config and the factory.
+func (f *Factory) openSQLiteWith(ctx context.Context, opts db.Options) (*db.SQLite, error) {
 	c, err := f.Config()
 	if err != nil {
 		return nil, err
 	}
-	s, err := db.OpenSQLite(ctx, db.Options{Path: c.DB, AutoMigrate: c.AutoMigrate, NoMigrate: noMigrate, Now: f.Now})
+	opts.Path, opts.AutoMigrate, opts.Now = c.DB, c.AutoMigrate, f.Now
+	s, err := db.OpenSQLite(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

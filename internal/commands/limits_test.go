@@ -2,7 +2,7 @@ package commands_test
 
 import (
 	"bytes"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,24 +22,6 @@ const (
 	mib = 1 << 20
 	kib = 1 << 10
 )
-
-// runStdin runs opsctl with stdin and returns stdout, stderr and the code.
-func (p *procEnv) runStdin(stdin []byte, args ...string) (string, string, int) {
-	p.t.Helper()
-	cmd := p.command(args...)
-	var out, errb bytes.Buffer
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(p.t, err)
-	}
-	return out.String(), errb.String(), code
-}
 
 // sql runs statements on the test's database with opsctl-testsql.
 func (p *procEnv) sql(stmts ...string) string {
@@ -85,7 +67,7 @@ func inputOfSize(t *testing.T, n int) []byte {
 func TestInputSizeLimit(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
-	p.ok("list") // creates the database
+	p.ok("migrate") // creates the database
 	// The largest input is accepted. It is padded with spaces, which count
 	// as given (the input is stored compacted), inside the object so that a
 	// batch line's "input" holds them too.
@@ -135,7 +117,7 @@ func TestInputSizeLimit(t *testing.T) {
 func TestBatchLineLimits(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
-	p.ok("list")
+	p.ok("migrate") // creates the database
 	// The longest line: a 1 MiB input and 64 KiB of the other fields.
 	input := []byte(`{"shell":"true"` + strings.Repeat(" ", mib-len(`{"shell":"true"}`)) + `}`)
 	name := strings.Repeat("n", 64*kib-len(`{"type":"exec","input":,"name":""}`))
@@ -197,7 +179,7 @@ func TestKeyLimits(t *testing.T) {
 func TestExecArgumentLimits(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
-	p.ok("list")
+	p.ok("migrate") // creates the database
 	// MAX_ARG_STRLEN is 131072 with the terminating NUL.
 	arg := strings.Repeat("a", 131071)
 	input := fmt.Sprintf(`{"command":["printf","%%s",%q]}`, arg)
@@ -265,8 +247,13 @@ func TestLargeBatchInChunks(t *testing.T) {
 	}
 	require.Equal(t, want.String(), out)
 	require.Equal(t, "24999\t24999", p.taskCount())
-	// Each task holds its own line's input, in order.
-	require.Equal(t, "0\n", p.sql(`SELECT count(*) FROM tasks WHERE input != '{"command":["echo","' || (CASE WHEN id < 20001 THEN id ELSE id + 1 END) || '"]}'`))
+	// Each task holds its own line's input, in order, with the directory
+	// submit was run from added.
+	dir, err := filepath.EvalSymlinks(p.dir)
+	require.NoError(t, err)
+	jdir, err := json.Marshal(dir)
+	require.NoError(t, err)
+	require.Equal(t, "0\n", p.sql(`SELECT count(*) FROM tasks WHERE input != '{"command":["echo","' || (CASE WHEN id < 20001 THEN id ELSE id + 1 END) || '"],"dir":`+strings.ReplaceAll(string(jdir), "'", "''")+`}'`))
 }
 
 // TestLargeBatchStoreErrorSaysWhatWasStored: a store error in a later
@@ -276,9 +263,10 @@ func TestLargeBatchInChunks(t *testing.T) {
 func TestLargeBatchStoreErrorSaysWhatWasStored(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
-	p.ok("list")
-	// A trigger makes the store refuse the task of one line.
-	p.sql(`CREATE TRIGGER boom BEFORE INSERT ON tasks WHEN NEW.input = '{"command":["echo","boom"]}' BEGIN SELECT RAISE(ABORT, 'boom'); END`)
+	p.ok("migrate") // creates the database
+	// A trigger makes the store refuse the task of one line (by its
+	// command: the input also holds the directory submit was run from).
+	p.sql(`CREATE TRIGGER boom BEFORE INSERT ON tasks WHEN json_extract(NEW.input, '$.command') = '["echo","boom"]' BEGIN SELECT RAISE(ABORT, 'boom'); END`)
 	withBoom := func(n, at int) []byte {
 		lines := bytes.SplitAfter(batchLines(n, nil), []byte("\n"))
 		lines[at-1] = []byte(`{"type":"exec","input":{"command":["echo","boom"]}}` + "\n")

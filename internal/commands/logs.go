@@ -19,6 +19,10 @@ type LogsOptions struct {
 	ID     int64
 	Follow bool
 	Output string
+	// Tail is --tail: only the last Tail events (-1: all of them).
+	Tail int
+	// ExitStatus is --exit-status: with -f, exit with the task's outcome.
+	ExitStatus bool
 }
 
 func newLogsCmd(f *Factory) *cobra.Command {
@@ -28,14 +32,28 @@ func newLogsCmd(f *Factory) *cobra.Command {
 		Short: "Print a task's events and output; -f follows until it finishes",
 		Long: `Print a task's events: command output (as it was written), status changes,
 agent model turns, tool calls and results, warnings. With -f, keep
-following until the task is finished.
+following until the task is finished; with --exit-status as well, exit
+with the task's outcome as 'opsctl wait' does (0 completed, 1 failed,
+5 cancelled).
 
 Command output is printed exactly as it was written, stdout and stderr in
-the order they came; other events are printed on lines of their own starting
-with "-- ". On a terminal, control characters and escape sequences in output
-and events are shown as escapes (\x1b, \r) instead of acting on the
-terminal; piped, output is printed byte for byte (bytes that are not UTF-8
-are stored as U+FFFD). -o jsonl prints every event as a JSON object.`,
+the order they came; other events are printed on lines of their own:
+"-- ", the time (RFC 3339, UTC), a space and the event. On a terminal,
+control characters and escape sequences in output and events are shown as
+escapes (\x1b, \r) instead of acting on the terminal, stderr output is red
+and event lines are dim (unless NO_COLOR is set), and an output line that
+itself starts with "-- " is shown as "\x2d- ", so that it cannot pass for
+an event. Piped, output is printed byte for byte (bytes that are not UTF-8
+are stored as U+FFFD), so a "-- " line there may be the command's own;
+-o jsonl tells them apart: it prints every event as a JSON object with its
+kind.
+
+--tail N prints only the last N events (a chunk of output is one event,
+and may hold many lines or part of one), then follows with -f.`,
+		Example: `  opsctl logs 42
+  opsctl logs -f --tail 20 42
+  opsctl logs -f --exit-status 42 && echo done
+  opsctl logs -o jsonl 42 | jq -r 'select(.kind == "stderr") | .data.text'`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTaskIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,11 +62,20 @@ are stored as U+FFFD). -o jsonl prints every event as a JSON object.`,
 				return err
 			}
 			opts.ID = id
+			switch {
+			case !cmd.Flags().Changed("tail"):
+				opts.Tail = -1
+			case opts.Tail < 0:
+				return usageErrorf("--tail must be 0 or more, got %d", opts.Tail)
+			}
 			return runLogs(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow until the task is finished")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text or jsonl")
+	cmd.Flags().IntVarP(&opts.Tail, "tail", "n", 0, "only the last N events (default all)")
+	cmd.Flags().BoolVar(&opts.ExitStatus, "exit-status", false, "with -f: exit 0 if the task completed, 1 if it failed, 5 if cancelled")
+	cmd.RegisterFlagCompletionFunc("output", fixedCompletion("text", formatJSONL))
 	return cmd
 }
 
@@ -56,7 +83,10 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 	if err := checkFormat(o.Output, "text", formatJSONL); err != nil {
 		return err
 	}
-	s, err := o.F.Store(ctx)
+	if o.ExitStatus && !o.Follow {
+		return usageErrorf("--exit-status needs -f (--follow): it waits for the task's outcome")
+	}
+	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,8 +95,27 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 	}
 	w := bufio.NewWriter(o.F.IO.Out)
 	defer w.Flush()
-	p := &eventPrinter{w: w, format: o.Output, tty: o.F.IO.OutTTY}
+	p := &eventPrinter{w: w, format: o.Output, tty: o.F.IO.OutTTY, color: o.F.IO.Color}
 	var after int64
+	if o.Tail >= 0 {
+		// The last N events; following goes on after the newest event,
+		// shown or not (--tail 0 shows none of the past).
+		evs, _, err := s.LastEvents(ctx, o.ID, max(o.Tail, 1))
+		if err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].ID
+		}
+		if o.Tail == 0 {
+			evs = nil
+		}
+		for _, e := range evs {
+			if err := p.print(e); err != nil {
+				return err
+			}
+		}
+	}
 	for {
 		// Read the status before the events: if the task is finished now,
 		// every event it will ever have is already stored.
@@ -99,6 +148,11 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 			return err
 		}
 		if done {
+			if o.ExitStatus {
+				if code := outcomeCode(t.Status); code != ExitOK {
+					return silentExit(code)
+				}
+			}
 			return nil
 		}
 		select {
@@ -117,14 +171,27 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 // part of one (older opsctl wrote a line per event). Their texts are printed
 // one after the other, so the output comes out exactly as written. Other
 // events are printed as "-- " lines, each starting on a line of its own.
+//
+// On a terminal, output is sanitised, an output line starting with "-- "
+// has its first dash escaped ("\x2d- ") so that only event lines start
+// with "-- ", and with colour on, stderr output is red and event lines are
+// dim, each colour reset before the end of its line.
 type eventPrinter struct {
 	w      io.Writer
 	format string
 	// tty makes text safe for a terminal, and ends the last line.
 	tty bool
+	// color marks stderr output and event lines (a terminal, NO_COLOR unset).
+	color bool
 	// midLine is set when the output printed last did not end a line.
 	midLine bool
+	// lineHead is the start of that line, up to len(eventMark) bytes, so
+	// that a mark split across two chunks is seen too (terminal only).
+	lineHead string
 }
+
+// eventMark starts every event line.
+const eventMark = "-- "
 
 func (p *eventPrinter) print(e db.Event) error {
 	if p.format == formatJSONL {
@@ -136,22 +203,62 @@ func (p *eventPrinter) print(e db.Event) error {
 			return nil
 		}
 		if p.tty {
-			text = sanitizeTerminal(text)
+			text = p.terminalOutput(text, e.Kind == "stderr")
 		}
 		p.midLine = !strings.HasSuffix(text, "\n")
 		_, err := io.WriteString(p.w, text)
 		return err
 	}
-	line := fmt.Sprintf("-- %s %s\n", e.At.UTC().Format(time.RFC3339), eventLine(e))
+	line := fmt.Sprintf("%s%s %s", eventMark, e.At.UTC().Format(time.RFC3339), eventLine(e))
 	if p.tty {
 		line = sanitizeTerminal(line)
+		if p.color {
+			line = paint(ansiDim, line)
+		}
 	}
+	line += "\n"
 	if p.midLine {
 		line = "\n" + line
-		p.midLine = false
+		p.midLine, p.lineHead = false, ""
 	}
 	_, err := io.WriteString(p.w, line)
 	return err
+}
+
+// terminalOutput is output text as a terminal shows it: sanitised, an
+// event mark at the start of a line escaped, and stderr in red. A line
+// that a chunk ends and the next goes on with is checked as a whole: its
+// first byte past the start already printed is escaped instead.
+func (p *eventPrinter) terminalOutput(text string, stderr bool) string {
+	text = sanitizeTerminal(text)
+	lines := strings.SplitAfter(text, "\n")
+	head := ""
+	if p.midLine {
+		head = p.lineHead
+	}
+	for i, l := range lines {
+		if i > 0 {
+			head = ""
+		}
+		if strings.HasPrefix(head+l, eventMark) && len(head) < len(eventMark) {
+			lines[i] = fmt.Sprintf(`\x%02x`, l[0]) + l[1:]
+		}
+		if i == len(lines)-1 {
+			p.lineHead = head + l
+			if strings.HasSuffix(l, "\n") {
+				p.lineHead = ""
+			}
+			p.lineHead = p.lineHead[:min(len(p.lineHead), len(eventMark))]
+		}
+		if stderr && p.color {
+			body, nl := strings.CutSuffix(lines[i], "\n")
+			lines[i] = paint(ansiRed, body)
+			if nl {
+				lines[i] += "\n"
+			}
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // end finishes a last line of output that has no newline, on a terminal

@@ -14,7 +14,6 @@ import (
 
 	"github.com/opsctl/opsctl/internal/config"
 	"github.com/opsctl/opsctl/internal/mcp"
-	"github.com/opsctl/opsctl/internal/runner"
 )
 
 // MCPOptions are the flags and arguments of the `opsctl mcp` commands.
@@ -32,6 +31,9 @@ func newMCPCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mcp",
 		Short: "List, inspect and try the configured MCP servers",
+		Example: `  opsctl mcp list
+  opsctl mcp tools files
+  opsctl mcp call files read_file --args '{"path":"/etc/hostname"}'`,
 		Long: `Debug the MCP servers configured under mcp_servers in the config file:
 list them, start one and list its tools, or call one tool by hand. A server
 started here gets the same environment as in an agent task: ${VAR} references
@@ -54,7 +56,9 @@ func newMCPListCmd(f *Factory, runF func(context.Context, *MCPOptions) error) *c
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the configured MCP servers without starting them",
-		Args:  cobra.NoArgs,
+		Example: `  opsctl mcp list
+  opsctl mcp list -o json | jq -r '.[] | select(.enabled) | .name'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -63,6 +67,7 @@ func newMCPListCmd(f *Factory, runF func(context.Context, *MCPOptions) error) *c
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
 	return cmd
 }
 
@@ -70,10 +75,14 @@ func newMCPToolsCmd(f *Factory, runF func(context.Context, *MCPOptions) error) *
 	opts := &MCPOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "tools SERVER",
-		Short: "Start an MCP server and list its tools with their input schemas",
-		Long: `Start an MCP server, list its tools (name, description and input schema,
-sorted by name) and stop it. Agent tasks offer these tools to the model as
-SERVER__TOOL.`,
+		Short: "Start an MCP server and list its tools",
+		Long: `Start an MCP server, list its tools (name, description and arguments,
+required ones marked *, sorted by name) and stop it; -o json gives the full
+input schemas. Agent tasks offer these tools to the model as SERVER__TOOL
+(only those in the server's tools: list, when the config has one). The
+server's stderr is shown with -v, else only when something fails.`,
+		Example: `  opsctl mcp tools files
+  opsctl mcp tools files -o json | jq '.[].name'`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeMCPServers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +94,8 @@ SERVER__TOOL.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
+	addMCPVerboseFlag(cmd)
 	return cmd
 }
 
@@ -110,6 +121,7 @@ printed) or the call fails; 2 for an unknown server or bad --args.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Args, "args", "", "the tool's arguments: a JSON object, @file or - for stdin (default none)")
+	addMCPVerboseFlag(cmd)
 	return cmd
 }
 
@@ -169,7 +181,7 @@ func runMCPList(_ context.Context, o *MCPOptions) error {
 		fmt.Fprintln(o.F.IO.ErrOut, "no MCP servers configured (see mcp_servers in the config file)")
 		return nil
 	}
-	tp := newTablePrinter(o.F.IO, "Name", "Transport", "Enabled", "Target")
+	tp := newTablePrinter(o.F.IO, "Name", "Transport", "Enabled", "Target").Flex(3)
 	for _, s := range list {
 		target := s.URL
 		if s.Transport == mcp.TransportStdio {
@@ -187,10 +199,16 @@ func runMCPTools(ctx context.Context, o *MCPOptions) (err error) {
 	if err := checkFormat(o.Output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	sess, err := startMCPServer(ctx, o)
+	log := newMCPStderr(o.Server, o.F.IO.ErrOut, mcpVerbose(ctx))
+	sess, _, err := startConfiguredMCP(ctx, o.F, o.Server, log)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil && exitCode(err) != ExitUsage {
+			log.show() // what the server said before it failed
+		}
+	}()
 	defer closeMCPServer(sess, &err)
 	tools, err := sess.Tools(ctx)
 	if err != nil {
@@ -203,9 +221,11 @@ func runMCPTools(ctx context.Context, o *MCPOptions) (err error) {
 		}
 		return writeJSON(o.F.IO.Out, tools)
 	}
-	tp := newTablePrinter(o.F.IO, "Name", "Description", "Input schema")
+	// A summary: the full schemas are for -o json. On a terminal the
+	// description and the arguments give way when the window is narrow.
+	tp := newTablePrinter(o.F.IO, "Name", "Description", "Arguments").Flex(1, 2)
 	for _, t := range tools {
-		tp.Row(t.Name, t.Description, string(t.InputSchema))
+		tp.Row(t.Name, t.Description, schemaArgs(t.InputSchema))
 	}
 	return tp.Render()
 }
@@ -224,11 +244,42 @@ func runMCPCall(ctx context.Context, o *MCPOptions) (err error) {
 			return usageErr(err)
 		}
 	}
-	sess, err := startMCPServer(ctx, o)
+	c, err := o.F.Config()
 	if err != nil {
 		return err
 	}
+	// A tool the config's tools list leaves out is refused before the
+	// server is started.
+	if cfg, ok := c.MCPServers[o.Server]; ok && !cfg.AllowsTool(o.Tool) {
+		return usageErrorf("tool %q is not allowed on server %q (allowed tools: %s)", o.Tool, o.Server, strings.Join(cfg.Tools, ", "))
+	}
+	// The server's stderr is kept, and shown only if the call fails (or
+	// as it comes, with -v).
+	log := newMCPStderr(o.Server, o.F.IO.ErrOut, mcpVerbose(ctx))
+	sess, cfg, err := startConfiguredMCP(ctx, o.F, o.Server, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && exitCode(err) != ExitUsage {
+			log.show()
+		}
+	}()
 	defer closeMCPServer(sess, &err)
+	tools, err := sess.Tools(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range tools {
+		if cfg.AllowsTool(t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	if !slices.Contains(names, o.Tool) {
+		slices.Sort(names)
+		return usageErrorf("unknown tool %q on server %q (tools: %s)", o.Tool, o.Server, strings.Join(names, ", "))
+	}
 	res, err := sess.Call(ctx, o.Tool, args)
 	if err != nil {
 		return err
@@ -244,32 +295,6 @@ func runMCPCall(ctx context.Context, o *MCPOptions) (err error) {
 		return &exitError{code: ExitError, err: fmt.Errorf("mcp server %q: tool %q reported an error", o.Server, o.Tool)}
 	}
 	return nil
-}
-
-// startMCPServer starts the server named by o.Server as an agent task would:
-// expanded with this environment, its stderr shown on ours.
-func startMCPServer(ctx context.Context, o *MCPOptions) (*mcp.Session, error) {
-	c, err := o.F.Config()
-	if err != nil {
-		return nil, err
-	}
-	cfg, ok := c.MCPServers[o.Server]
-	if !ok {
-		return nil, usageErrorf("unknown MCP server %q (configured servers: %s)", o.Server, mcp.Names(c.MCPServers))
-	}
-	if !cfg.IsEnabled() {
-		fmt.Fprintf(o.F.IO.ErrOut, "note: mcp server %q is disabled in the config; agent tasks do not use it\n", o.Server)
-	}
-	cfg, err = cfg.Expand(o.Server, envLookup(o.F))
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	// The buffer hands over one whole line at a time, in order, so lines
-	// from the server's stderr never interleave.
-	stderr := mcp.NewTailBuffer(4 << 10).OnLine(func(line string) {
-		fmt.Fprintf(o.F.IO.ErrOut, "[%s] %s\n", o.Server, line)
-	})
-	return mcp.Start(ctx, o.Server, cfg, mcp.Options{Stderr: stderr, ClientVersion: version(), Supervise: runner.SupervisedCommand})
 }
 
 // closeMCPServer stops the server and reports a failure to stop it unless

@@ -24,6 +24,9 @@ func newMigrateCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply pending schema migrations (after a backup copy)",
+		Example: `  opsctl migrate --dry-run     # print the SQL that would run
+  opsctl migrate               # back up, then apply
+  opsctl migrate status -o json`,
 		Long: `Apply pending schema migrations in one transaction. An existing database
 is first copied beside itself (NAME.vN-TIME.bak). --dry-run prints the SQL
 that would run and changes nothing.
@@ -36,10 +39,13 @@ A database written by a newer opsctl is refused and left untouched.`,
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show the current and latest schema versions and what is pending",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runMigrateStatus(cmd.Context(), opts) },
+		Example: `  opsctl migrate status
+  opsctl --db /srv/opsctl/opsctl.db migrate status -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMigrateStatus(cmd.Context(), opts) },
 	}
 	status.Flags().StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	status.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
 	cmd.AddCommand(status)
 	return cmd
 }

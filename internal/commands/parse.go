@@ -60,14 +60,20 @@ func statusNames() string {
 	return strings.Join(names, ", ")
 }
 
-// parseDuration accepts Go durations plus a day unit ("7d").
+// parseDuration accepts Go durations plus day and week units ("7d", "2w").
 func parseDuration(flag, s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if !strings.HasSuffix(s, u.suffix) {
+			continue
+		}
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
 		// The bound keeps the product inside a Duration (about 292 years);
 		// it also refuses NaN and the infinities.
-		if err == nil && n >= 0 && n <= float64(math.MaxInt64)/float64(24*time.Hour) {
-			return time.Duration(n * float64(24*time.Hour)), nil
+		if err == nil && n >= 0 && n <= float64(math.MaxInt64)/float64(u.unit) {
+			return time.Duration(n * float64(u.unit)), nil
 		}
 		if err == nil {
 			return 0, usageErrorf("%s %q is out of range", flag, s)
@@ -195,6 +201,92 @@ func parseTime(flag, s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, usageErrorf("invalid time %q for %s (want RFC 3339, e.g. 2026-01-02T15:04:05Z, or 2026-01-02 15:04)", s, flag)
 }
 
+// parseAt reads --at: what parseTime accepts, plus a clock time today
+// ("15:04", "15:04:05"; tomorrow when that time has already passed today)
+// and "tomorrow 09:00" (also "today 09:00"), all in loc.
+func parseAt(flag, s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if t, err := parseTime(flag, s, loc); err == nil {
+		return t, nil
+	}
+	day, clock, rel := "", strings.TrimSpace(s), false
+	if d, c, ok := strings.Cut(clock, " "); ok {
+		day, clock, rel = strings.ToLower(d), strings.TrimSpace(c), true
+	}
+	for _, layout := range []string{"15:04", "15:04:05"} {
+		c, err := time.ParseInLocation(layout, clock, loc)
+		if err != nil {
+			continue
+		}
+		n := now.In(loc)
+		at := func(days int) time.Time {
+			return time.Date(n.Year(), n.Month(), n.Day()+days, c.Hour(), c.Minute(), c.Second(), 0, loc)
+		}
+		switch {
+		case !rel:
+			if t := at(0); t.After(n) {
+				return t, nil
+			}
+			return at(1), nil
+		case day == "today":
+			return at(0), nil
+		case day == "tomorrow":
+			return at(1), nil
+		}
+	}
+	return time.Time{}, usageErrorf("invalid time %q for %s (want RFC 3339, 2026-01-02 15:04, 15:04 or tomorrow 09:00)", s, flag)
+}
+
+// whenRuns says when a task whose run_after is at will run, seen at now:
+// "runs in 2h, at 16:04", "runs in 20h, tomorrow at 09:00", "runs in 9d,
+// at 2030-01-02 15:04", in loc; "" when it is ready now.
+func whenRuns(at, now time.Time, loc *time.Location) string {
+	d := at.Sub(now)
+	if d < time.Second {
+		return ""
+	}
+	a, n := at.In(loc), now.In(loc)
+	// Seconds matter only for a task that runs within the minute.
+	clock := a.Format("15:04:05")
+	if d >= time.Minute {
+		clock = a.Format("15:04")
+	}
+	ay, am, ad := a.Date()
+	ny, nm, nd := n.Date()
+	tomorrow := time.Date(ny, nm, nd+1, 0, 0, 0, 0, loc)
+	ty, tm, td := tomorrow.Date()
+	switch {
+	case ay == ny && am == nm && ad == nd:
+		clock = "at " + clock
+	case ay == ty && am == tm && ad == td:
+		clock = "tomorrow at " + clock
+	default:
+		clock = "at " + a.Format("2006-01-02 ") + clock
+	}
+	return fmt.Sprintf("runs in %s, %s", roughDuration(d), clock)
+}
+
+// roughDuration writes d in at most two units, rounded: "45s", "10m",
+// "2h", "1h30m", "3d", "2d4h".
+func roughDuration(d time.Duration) string {
+	if s := d.Round(time.Second); s < time.Minute {
+		return fmt.Sprintf("%ds", int64(s/time.Second))
+	}
+	if m := d.Round(time.Minute); m < time.Hour {
+		return fmt.Sprintf("%dm", int64(m/time.Minute))
+	} else if m < 48*time.Hour {
+		h, rest := int64(m/time.Hour), int64(m%time.Hour/time.Minute)
+		if rest == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, rest)
+	}
+	h := int64(d.Round(time.Hour) / time.Hour)
+	if h%24 == 0 {
+		return fmt.Sprintf("%dd", h/24)
+	}
+	return fmt.Sprintf("%dd%dh", h/24, h%24)
+}
+
 // parseSince takes a duration back from now ("1h") or a time.
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if d, err := parseDuration("--since", s); err == nil {
@@ -287,4 +379,94 @@ func jsonKind(v any) string {
 		return "a boolean"
 	}
 	return "something else"
+}
+
+// jsonObject is a JSON object's members in the order written, so that
+// submit can add to an input without reordering what the user wrote.
+type jsonObject []jsonMember
+
+type jsonMember struct {
+	key   string
+	value json.RawMessage
+}
+
+// decodeObject splits a JSON object into its members.
+func decodeObject(raw json.RawMessage) (jsonObject, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	var out jsonObject
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, jsonMember{key, v})
+	}
+	return out, nil
+}
+
+// get returns the value of key (the last, if it is given twice, as
+// encoding/json reads it).
+func (o jsonObject) get(key string) (json.RawMessage, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if o[i].key == key {
+			return o[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// set gives key the value v, in place of every earlier value, or as a new
+// last member.
+func (o *jsonObject) set(key string, v any) {
+	o.setRaw(key, marshalPlain(v))
+}
+
+func (o *jsonObject) setRaw(key string, v json.RawMessage) {
+	found := false
+	for i := range *o {
+		if (*o)[i].key == key {
+			(*o)[i].value, found = v, true
+		}
+	}
+	if !found {
+		*o = append(*o, jsonMember{key, v})
+	}
+}
+
+// encode writes the object compactly, members in order.
+func (o jsonObject) encode() json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(marshalPlain(m.key))
+		b.WriteByte(':')
+		if err := json.Compact(&b, m.value); err != nil {
+			b.Write(m.value)
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// marshalPlain is json.Marshal without escaping <, > and &, which are
+// common in commands and would be stored as \u003c and the like.
+func marshalPlain(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return json.RawMessage("null")
+	}
+	return bytes.TrimRight(b.Bytes(), "\n")
 }

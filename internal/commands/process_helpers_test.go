@@ -50,7 +50,17 @@ func (p *procEnv) command(args ...string) *exec.Cmd {
 // run runs opsctl to the end and returns stdout, stderr and the exit code.
 func (p *procEnv) run(args ...string) (string, string, int) {
 	p.t.Helper()
+	return p.runStdin(nil, args...)
+}
+
+// runStdin runs opsctl with stdin (nil: none) and returns stdout, stderr
+// and the exit code.
+func (p *procEnv) runStdin(stdin []byte, args ...string) (string, string, int) {
+	p.t.Helper()
 	cmd := p.command(args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -53,7 +53,7 @@ func runPrune(ctx context.Context, o *PruneOptions) error {
 			return usageErrorf("prune deletes finished tasks only; %s is not finished", s)
 		}
 	}
-	s, err := o.F.Store(ctx)
+	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -52,15 +52,26 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	err := root.ExecuteContext(ctx)
+	// cobra's completion command takes its output stream when it is made,
+	// so it is made here, after SetOut, to give it an example.
+	root.InitDefaultCompletionCmd(args...)
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.GroupID = "commands"
+			c.Example = `  opsctl completion bash > /etc/bash_completion.d/opsctl   # needs the bash-completion package
+  opsctl completion zsh > "${fpath[1]}/_opsctl"
+  opsctl completion fish > ~/.config/fish/completions/opsctl.fish`
+		}
+	}
+	cmd, err := root.ExecuteContextC(ctx)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err == nil {
 		return ExitOK
 	}
-	if isCobraUsage(err) {
-		err = usageErr(err)
+	if ue := (*exitError)(nil); !errors.As(err, &ue) && isCobraUsage(err) {
+		err = cobraUsage(cmd, err)
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		fmt.Fprintln(f.IO.ErrOut, "opsctl: interrupted")
@@ -69,7 +80,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	code := exitCode(err)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.err != nil {
-		fmt.Fprintf(f.IO.ErrOut, "opsctl: %s\n", oneLine(err.Error()))
+		msg := oneLine(err.Error())
+		if ee != nil && ee.code == ExitUsage && strings.Contains(err.Error(), "\nSee '") {
+			msg = err.Error() // cobra's own usage errors keep their lines
+		}
+		fmt.Fprintf(f.IO.ErrOut, "opsctl: %s\n", msg)
 		if h := hint(err); h != "" {
 			fmt.Fprintln(f.IO.ErrOut, h)
 		}
@@ -105,7 +120,7 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return cobraUsage(c, err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.configFile, "config", "", "config file (default $XDG_CONFIG_HOME/opsctl/config.yaml)")
 	pf.String("db", "", "database file (default $XDG_DATA_HOME/opsctl/opsctl.db; env OPSCTL_DB)")
@@ -127,11 +142,15 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 		newVersionCmd(f),
 		newRunCmd(f),
 		newWaitCmd(f),
+		newStatusCmd(f),
 		newLogsCmd(f),
 		newBenchCmd(f),
 		newMCPCmd(f),
+		newResultCmd(f),
+		newToolsCmd(f),
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
 		newHelpTopic("environment", "Environment variables opsctl reads", environmentHelp),
+		newHelpTopic("agent", "Agent task input fields and the submit flags that set them", agentHelp),
 	)
 	for _, c := range root.Commands() {
 		c.GroupID = "commands"

@@ -3,9 +3,13 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,10 +22,11 @@ import (
 
 // RunOptions are the flags of `opsctl run`.
 type RunOptions struct {
-	F        *Factory
-	Once     bool
-	Queues   []string
-	MaxTasks int
+	F         *Factory
+	Once      bool
+	Queues    []string
+	MaxTasks  int
+	LogFormat string
 }
 
 func newRunCmd(f *Factory) *cobra.Command {
@@ -40,8 +45,18 @@ attempts are left.
 
 On SIGINT or SIGTERM the runner stops claiming, gives running tasks --grace
 to finish, then stops them and puts them back to pending without counting
-the attempt, and exits 0. A second signal exits at once (130); the leases
-then expire and another runner takes the tasks over.
+the attempt, and exits 0. A second signal stops running tasks at once (no
+grace), puts them back to pending the same way, and exits 130.
+
+The config is read once, at start: SIGHUP does not reload it (it is noted
+and ignored); restart the runner to apply a change.
+
+On stderr the runner prints a line when a task starts and when its outcome
+is stored ("task 12 started (exec: ./sync.sh)", "task 12 completed in 8.1s
+(exit 0)"), and its own notes. --log-format json prints each as one JSON
+object per line (time, level, msg, event, task, type, queue, status,
+attempt, max_attempts, duration_ms, error, ...) for journald and log
+shippers. With --once, a last line says how many tasks finished and failed.
 
 Exit code: 0 when the runner did its job, even if tasks failed (their
 outcome is in the store: use 'opsctl wait' or 'opsctl list --status failed'
@@ -60,7 +75,10 @@ to act on it); non-zero only when the runner itself could not work, e.g.
 	fl.Duration("lease", 30*time.Second, "lease length; renewed at a third of it")
 	fl.Duration("grace", 10*time.Second, "on shutdown, time running tasks get to finish")
 	fl.Duration("poll", 50*time.Millisecond, "idle poll interval")
-	for key, name := range map[string]string{"runner.workers": "workers", "runner.lease": "lease", "runner.grace": "grace", "runner.poll": "poll"} {
+	fl.String("log-format", runner.LogText, "stderr lines: text, or json (one object per line, for journald and log shippers)")
+	cmd.RegisterFlagCompletionFunc("log-format", fixedCompletion(runner.LogFormats()...))
+	cmd.RegisterFlagCompletionFunc("queue", completeQueues(f))
+	for key, name := range map[string]string{"runner.workers": "workers", "runner.lease": "lease", "runner.grace": "grace", "runner.poll": "poll", "runner.log_format": "log-format"} {
 		f.bindFlag(key, fl.Lookup(name))
 	}
 	return cmd
@@ -70,11 +88,15 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if o.MaxTasks < 0 {
 		return usageErrorf("--max-tasks must not be negative")
 	}
-	if err := o.F.hideKeys(); err != nil {
-		return err
-	}
 	c, err := o.F.Config()
 	if err != nil {
+		return err
+	}
+	o.LogFormat = c.Runner.LogFormat
+	if !validLogFormat(o.LogFormat) {
+		return usageErrorf("--log-format must be %s, not %q", strings.Join(runner.LogFormats(), " or "), o.LogFormat)
+	}
+	if err := o.F.hideKeys(); err != nil {
 		return err
 	}
 	s, err := o.F.Store(ctx)
@@ -85,78 +107,252 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	prog := newProgress(o.F.IO, 0)
-	var done, failed atomic.Int64
+	// The progress line (run --once on a terminal, text format) and the
+	// log lines share stderr: each line clears the progress line first.
+	var prog *progress
+	if o.Once && o.LogFormat != runner.LogJSON {
+		prog = newProgress(o.F.IO, 0)
+	}
+	errOut := &lineWriter{w: o.F.IO.ErrOut, prog: prog}
+	log, err := runner.NewLogger(errOut, o.LogFormat)
+	if err != nil {
+		return usageErr(err)
+	}
+	var finished, failed, retried atomic.Int64
 	opts := runner.Options{
 		Store: s, Registry: o.F.Registry, Workers: workers, Queues: o.Queues,
 		Lease: c.Runner.Lease, Poll: c.Runner.Poll, Grace: c.Runner.Grace,
 		DefaultTimeout: c.Runner.Timeout, Once: o.Once, MaxTasks: o.MaxTasks,
-		Log: o.F.IO.ErrOut,
-	}
-	if o.Once && o.F.IO.ErrTTY {
-		opts.OnFinish = func(out db.Outcome) {
-			done.Add(1)
-			if out.Status == db.StatusFailed {
+		Logger: log, TaskLog: true, Version: version(),
+		OnFinish: func(out db.Outcome) {
+			switch out.Status {
+			case db.StatusPending:
+				retried.Add(1)
+				return
+			case db.StatusFailed:
 				failed.Add(1)
 			}
-		}
+			finished.Add(1)
+		},
 	}
 	r, err := runner.New(opts)
 	if err != nil {
 		return err
 	}
-	stopSignals := exitOnSecondSignal(ctx, o.F)
-	defer stopSignals()
+	runDone := make(chan struct{})
+	sig := watchSignals(ctx, o.F, r, s, log, runDone)
+	defer sig.stop()
 	if !o.Once {
-		fmt.Fprintf(o.F.IO.ErrOut, "opsctl: runner %s: %d workers on %s\n", r.Worker(), workers, c.DB)
+		log.Info(fmt.Sprintf("runner %s: %d workers on %s", r.Worker(), workers, c.DB),
+			"worker", r.Worker(), "workers", workers, "db", c.DB)
+		from := "no config file"
+		if c.File() != "" {
+			from = "from " + c.File()
+		}
+		log.Info(fmt.Sprintf("config read once at start (%s); SIGHUP does not reload it: restart the runner to apply a change", from))
 	}
 	stopProgress := make(chan struct{})
-	if opts.OnFinish != nil {
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case <-t.C:
-					prog.Set(int(done.Load()))
-				}
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if prog == nil || !o.F.IO.ErrTTY {
+			return
+		}
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				errOut.progress(int(finished.Load()))
 			}
-		}()
-	}
+		}
+	}()
 	err = r.Run(ctx)
+	close(runDone)
 	close(stopProgress)
-	prog.Done()
-	if opts.OnFinish != nil {
-		fmt.Fprintf(o.F.IO.ErrOut, "opsctl: %d task(s) finished, %d failed\n", done.Load(), failed.Load())
+	<-progressDone
+	errOut.clear()
+	if o.Once {
+		msg := fmt.Sprintf("%d task(s) finished, %d failed", finished.Load(), failed.Load())
+		if n := retried.Load(); n > 0 {
+			msg += fmt.Sprintf(", %d failed attempt(s) to be retried", n)
+		}
+		log.Info(msg, "finished", finished.Load(), "failed", failed.Load(), "retrying", retried.Load())
+	}
+	if sig.aborted.Load() && err == nil {
+		return silentExit(ExitInterrupted)
 	}
 	return err
 }
 
-// exitOnSecondSignal lets the first SIGINT/SIGTERM start a graceful stop
-// (it cancels ctx, in Main) and makes a second one exit at once.
-func exitOnSecondSignal(ctx context.Context, f *Factory) func() {
+func validLogFormat(f string) bool {
+	for _, v := range runner.LogFormats() {
+		if f == v {
+			return true
+		}
+	}
+	return false
+}
+
+// lineWriter is stderr for the runner's log lines. Each Write is one
+// whole line (slog writes a record at once); on a terminal it first clears
+// run --once's progress line, which the next tick draws again.
+type lineWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	prog *progress
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.prog != nil {
+		l.prog.Clear()
+	}
+	return l.w.Write(p)
+}
+
+func (l *lineWriter) progress(done int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prog.Set(done)
+}
+
+func (l *lineWriter) clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.prog != nil {
+		l.prog.Done()
+	}
+}
+
+// Bounds of the stop after a second signal: how long the runner gets to
+// stop its tasks and store their releases itself, then how long a last
+// release of whatever it still holds may take.
+const (
+	abortWait    = 5 * time.Second
+	releaseLimit = 5 * time.Second
+)
+
+// runSignals is what watchSignals started.
+type runSignals struct {
+	stop    func()
+	aborted atomic.Bool // a second signal came
+}
+
+// watchSignals handles the runner's signals. The first SIGINT/SIGTERM
+// starts a graceful stop (it cancels ctx, in Main). A second one aborts:
+// running tasks are cancelled at once and put back to pending (the attempt
+// not counted) through the runner, whose Run then returns and the command
+// exits 130. If that has not happened within abortWait (a handler that
+// does not stop, a write that hangs), whatever the runner still holds is
+// released here, within releaseLimit, and the process exits 130 either
+// way; a third signal exits at once. SIGHUP is noted and ignored: the
+// config is read once.
+func watchSignals(ctx context.Context, f *Factory, r *runner.Runner, s db.Store, log *slog.Logger, runDone <-chan struct{}) *runSignals {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	stop := make(chan struct{})
+	rs := &runSignals{}
+	var once sync.Once
+	rs.stop = func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			signal.Stop(hup)
+			close(stop)
+		})
+	}
+	noteHUP := func() {
+		log.Warn("SIGHUP: config is not reloaded; restart the runner to apply changes")
+	}
 	go func() {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
+		first := ctx.Done()
+		for first != nil {
+			select {
+			case <-stop:
+				return
+			case <-hup:
+				noteHUP()
+			case <-first:
+				first = nil
+			}
 		}
 		// The first signal cancelled ctx; drop it if it is still queued.
 		select {
 		case <-sigs:
 		case <-time.After(10 * time.Millisecond):
 		}
-		select {
-		case <-stop:
-		case <-sigs:
-			fmt.Fprintln(f.IO.ErrOut, "opsctl: second signal: exiting now; leases will expire and another runner takes over")
-			f.exit(ExitInterrupted)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-hup:
+				noteHUP()
+				continue
+			case <-sigs:
+			}
+			break
 		}
+		rs.aborted.Store(true)
+		log.Warn("second signal: stopping running tasks now and putting them back to pending")
+		r.Abort()
+		timer := time.NewTimer(abortWait)
+		defer timer.Stop()
+		for {
+			select {
+			case <-runDone:
+				return
+			case <-stop:
+				return
+			case <-hup:
+				noteHUP()
+				continue
+			case <-sigs:
+				log.Warn("third signal: exiting now; tasks still held go back to pending when their leases expire")
+				exitNow(f, ExitInterrupted)
+				return
+			case <-timer.C:
+			}
+			break
+		}
+		ids := r.Held()
+		rctx, cancel := context.WithTimeout(context.Background(), releaseLimit)
+		err := s.Release(rctx, r.Worker(), ids)
+		cancel()
+		if err != nil {
+			log.Error(fmt.Sprintf("could not put %d task(s) back to pending: %v; they go back when their leases expire", len(ids), err))
+		} else {
+			log.Warn(fmt.Sprintf("tasks did not stop within %s; put %d task(s) back to pending, exiting", abortWait, len(ids)))
+		}
+		exitNow(f, ExitInterrupted)
 	}()
-	return func() { signal.Stop(sigs); close(stop) }
+	return rs
+}
+
+// closeLimit bounds how long exitNow waits for the store to close.
+const closeLimit = time.Second
+
+// exitNow ends the process with code, closing the store first (f.exit) but
+// not waiting more than closeLimit for it: closing waits for statements in
+// flight, and the runner's writer may be stuck on a write lock that
+// another process holds (up to the 30 s busy timeout).
+func exitNow(f *Factory, code int) {
+	done := make(chan struct{})
+	go func() {
+		f.exit(code) // returns only when f.Exit is a test's hook
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeLimit):
+		if f.Exit != nil {
+			f.Exit(code)
+			return
+		}
+		os.Exit(code)
+	}
 }

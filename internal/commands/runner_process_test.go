@@ -280,8 +280,9 @@ func TestLogsFollowStreams(t *testing.T) {
 	require.Contains(t, joined, "running -> completed")
 }
 
-// A second signal ends the runner at once (130); its task is left to lease
-// expiry and rescue, and its command still dies with the runner.
+// A second SIGTERM ends the runner at once (130): its task is stopped with
+// no grace and put back to pending, the attempt not counted, and its
+// command dies. (TestSecondSignalReleasesTasks does the same with SIGINT.)
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
@@ -296,7 +297,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	require.NoError(t, r.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 130, waitExit(t, r, 5*time.Second))
 	require.Less(t, time.Since(start), 5*time.Second)
-	require.Equal(t, "running", p.show(id).Status, "left for rescue")
+	tk := p.show(id)
+	require.Equal(t, "pending", tk.Status, "put back, not left for rescue")
+	require.Equal(t, 0, tk.Attempts)
 	eventually(t, 10*time.Second, "the command to die with its runner", func() bool { return !alive(pid) })
 }
 

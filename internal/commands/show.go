@@ -1,14 +1,18 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/runner"
 )
 
 // ShowOptions are the flags of `opsctl show`.
@@ -22,8 +26,11 @@ type ShowOptions struct {
 func newShowCmd(f *Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
 	opts := &ShowOptions{F: f}
 	cmd := &cobra.Command{
-		Use:               "show ID",
-		Short:             "Show one task: every field, input, result, error and recent events",
+		Use:   "show ID",
+		Short: "Show one task: every field, input, result, error and recent events",
+		Example: `  opsctl show 42
+  opsctl show 42 -o json | jq -r .result.stdout
+  opsctl show $(opsctl list -q --status failed | head -1)`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTaskIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,6 +46,7 @@ func newShowCmd(f *Factory, runF func(context.Context, *ShowOptions) error) *cob
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
 	cmd.Flags().IntVar(&opts.Events, "events", 10, "how many recent events to show")
 	return cmd
 }
@@ -47,7 +55,7 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	if err := checkFormat(o.Output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	s, err := o.F.Store(ctx)
+	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -66,62 +74,69 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 }
 
 func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
-	w, io := f.IO.Out, f.IO
+	io := f.IO
 	now := f.Now()
-	// Every value can hold text from a user, a command or a model; on a
-	// terminal it is made unable to act on it (see sanitizeTerminal).
-	rawField := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
-	field := func(k, v string) { rawField(k, terminalText(io, v)) }
-	field("ID", fmt.Sprint(t.ID))
-	field("Type", t.Type)
+	p := &showPrinter{io: io, width: io.Width()}
+	p.field("ID", fmt.Sprint(t.ID))
+	p.field("Type", t.Type)
 	if t.Name != "" {
-		field("Name", t.Name)
+		p.field("Name", t.Name)
 	}
-	rawField("Status", colorStatus(terminalText(io, string(t.Status)), io.Color))
-	field("Queue", fmt.Sprintf("%s (priority %d)", t.Queue, t.Priority))
-	field("Attempts", fmt.Sprintf("%d of %d", t.Attempts, t.MaxAttempts))
+	p.status(string(t.Status))
+	p.field("Queue", fmt.Sprintf("%s (priority %d)", t.Queue, t.Priority))
+	if t.Type == "exec" {
+		// Where the command runs: the submitter's directory unless -C said
+		// otherwise; without one (tasks of older versions), the runner's.
+		dir := "the runner's working directory"
+		if in, err := runner.ParseExecInput(t.Input); err == nil && in.Dir != "" {
+			dir = in.Dir
+		}
+		p.field("Runs in", dir)
+	}
+	p.field("Attempts", fmt.Sprintf("%d of %d", t.Attempts, t.MaxAttempts))
 	if t.Timeout > 0 {
-		field("Timeout", t.Timeout.String())
+		p.field("Timeout", t.Timeout.String())
 	}
 	if t.Key != "" {
-		field("Key", t.Key)
+		p.field("Key", t.Key)
 	}
-	field("Created", formatTime(t.CreatedAt, now, io.OutTTY))
+	p.field("Created", formatTimeLong(t.CreatedAt, now, io.OutTTY))
 	if t.Status == db.StatusPending && t.RunAfter.After(now) {
-		field("Run after", formatTime(t.RunAfter, now, io.OutTTY))
+		p.field("Run after", formatTimeLong(t.RunAfter, now, io.OutTTY))
 	}
 	if !t.StartedAt.IsZero() {
-		field("Started", formatTime(t.StartedAt, now, io.OutTTY))
+		p.field("Started", formatTimeLong(t.StartedAt, now, io.OutTTY))
 	}
 	if !t.FinishedAt.IsZero() {
-		field("Finished", formatTime(t.FinishedAt, now, io.OutTTY))
+		p.field("Finished", formatTimeLong(t.FinishedAt, now, io.OutTTY))
 		if !t.StartedAt.IsZero() {
-			field("Duration", t.FinishedAt.Sub(t.StartedAt).String())
+			p.field("Duration", t.FinishedAt.Sub(t.StartedAt).String())
 		}
 	}
 	if t.Status == db.StatusRunning {
-		field("Worker", fmt.Sprintf("%s (lease until %s)", t.LeaseWorker, formatTime(t.LeaseExpires, now, io.OutTTY)))
+		p.field("Worker", fmt.Sprintf("%s (lease until %s)", t.LeaseWorker, formatTimeLong(t.LeaseExpires, now, io.OutTTY)))
 		if t.CancelRequested {
-			field("Cancel", "requested")
+			p.field("Cancel", "requested")
 		}
 	}
 	if t.Error != "" {
-		field("Error", t.Error)
+		p.wrapped("Error", t.Error)
 	}
 	if sum := summary(t); sum != "" {
-		field("Summary", sum)
+		p.field("Summary", sum)
 	}
-	block(io, "Input", t.Input)
+	p.block("Input", t.Input)
 	if len(t.Result) > 0 {
-		block(io, "Result", t.Result)
+		p.block("Result", t.Result)
 	}
 	if len(evs) > 0 {
-		fmt.Fprintf(w, "Events (%d of %d):\n", len(evs), total)
+		p.line(fmt.Sprintf("Events (%d of %d):", len(evs), total))
 		for _, e := range evs {
-			fmt.Fprintf(w, "  %s  %s\n", formatTime(e.At, now, io.OutTTY), terminalText(io, showEventLine(e)))
+			p.line(fmt.Sprintf("  %s  %s", formatTime(e.At, now, io.OutTTY), showEventLine(e)))
 		}
 	}
-	return nil
+	_, err := io.Out.Write(p.buf.Bytes())
+	return err
 }
 
 // showEventLine is an event as one line of show's list. An output event
@@ -138,17 +153,141 @@ func showEventLine(e db.Event) string {
 	return e.Kind + ": " + truncate(text, 200)
 }
 
-// block prints indented JSON under a heading. JSON escapes C0 controls but
-// not DEL or C1 ones, and text that is not JSON is printed as it is, so on
-// a terminal it goes through sanitizeTerminal too.
-func block(ios *IOStreams, name string, raw json.RawMessage) {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		fmt.Fprintf(ios.Out, "%s: %s\n", name, terminalText(ios, string(raw)))
+// showPrinter prints show's lines. Every value can hold text from a user,
+// a command or a model: on a terminal it is made unable to act on the
+// terminal (sanitizeTerminal), its tabs are expanded, and each line is cut
+// to the window's width with "…" (the error is wrapped instead). Piped,
+// lines are printed whole and as they are.
+type showPrinter struct {
+	io    *IOStreams
+	width int
+	buf   bytes.Buffer
+}
+
+// labelWidth is the width of a field's label with the space after it.
+const labelWidth = 14
+
+func (p *showPrinter) line(s string) {
+	if p.io.OutTTY {
+		s = cutToWidth(expandTabs(sanitizeTerminal(s)), p.width)
+	}
+	p.buf.WriteString(s)
+	p.buf.WriteByte('\n')
+}
+
+func (p *showPrinter) field(k, v string) {
+	p.line(fmt.Sprintf("%-*s%s", labelWidth, k+":", v))
+}
+
+// status is the status field, in its colour when colour is on; the
+// colour's reset comes before the newline.
+func (p *showPrinter) status(s string) {
+	if !p.io.Color {
+		p.field("Status", s)
 		return
 	}
-	b, _ := json.MarshalIndent(v, "  ", "  ")
-	fmt.Fprintf(ios.Out, "%s:\n  %s\n", name, terminalText(ios, string(b)))
+	v := cutToWidth(sanitizeTerminal(s), p.width-labelWidth)
+	fmt.Fprintf(&p.buf, "%-*s%s\n", labelWidth, "Status:", paint(statusColor(s), v))
+}
+
+// maxWrapped is how many lines a wrapped field takes at most.
+const maxWrapped = 20
+
+// wrapped is a field whose every word matters (the error): on a terminal
+// it is wrapped under its label rather than cut.
+func (p *showPrinter) wrapped(k, v string) {
+	if !p.io.OutTTY {
+		p.field(k, v)
+		return
+	}
+	lines := wrapToWidth(expandTabs(sanitizeTerminal(v)), p.width-labelWidth)
+	if len(lines) > maxWrapped {
+		lines = append(lines[:maxWrapped-1], ellipsis)
+	}
+	for i, l := range lines {
+		label := ""
+		if i == 0 {
+			label = k + ":"
+		}
+		p.line(fmt.Sprintf("%-*s%s", labelWidth, label, l))
+	}
+}
+
+// block prints a JSON value under a heading, indented (see showJSON).
+// Text that is not JSON is printed as it is.
+func (p *showPrinter) block(name string, raw json.RawMessage) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		p.line(name + ": " + string(raw))
+		return
+	}
+	var b strings.Builder
+	showJSON(&b, v, "")
+	p.line(name + ":")
+	for _, l := range strings.Split(b.String(), "\n") {
+		p.line("  " + l)
+	}
+}
+
+// showJSON writes v as indented JSON with its keys sorted, with one
+// difference: a string of more than one line (a command's output, a
+// prompt) is written as text, "|" and then its lines indented under its
+// key, not as one long line of \n escapes. Nothing follows such a block
+// on its last line, not even a comma.
+func showJSON(b *strings.Builder, v any, indent string) {
+	inner := indent + "  "
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		b.WriteString("{\n")
+		keys := slices.Sorted(maps.Keys(v))
+		for i, k := range keys {
+			b.WriteString(inner + marshalJSON(k) + ": ")
+			showJSON(b, v[k], inner)
+			if i < len(keys)-1 && !isTextBlock(v[k]) {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString(indent + "}")
+	case []any:
+		if len(v) == 0 {
+			b.WriteString("[]")
+			return
+		}
+		b.WriteString("[\n")
+		for i, e := range v {
+			b.WriteString(inner)
+			showJSON(b, e, inner)
+			if i < len(v)-1 && !isTextBlock(e) {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		b.WriteString(indent + "]")
+	case string:
+		if !isTextBlock(v) {
+			b.WriteString(marshalJSON(v))
+			return
+		}
+		b.WriteString("|")
+		for _, l := range strings.Split(strings.TrimSuffix(v, "\n"), "\n") {
+			b.WriteString("\n" + inner + l)
+		}
+	default:
+		b.WriteString(marshalJSON(v))
+	}
+}
+
+// isTextBlock reports a string of more than one line.
+func isTextBlock(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.Contains(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 // summary is a one-line account of an agent run from its result.

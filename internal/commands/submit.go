@@ -1,14 +1,22 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/runner"
 )
 
 // SubmitOptions are the flags of `opsctl submit`.
@@ -18,8 +26,6 @@ type SubmitOptions struct {
 	Type        string
 	Input       string
 	Prompt      string
-	Model       string
-	Provider    string
 	Command     []string // after --
 	Name        string
 	Queue       string
@@ -33,6 +39,35 @@ type SubmitOptions struct {
 	Quiet       bool
 	Wait        bool
 	WaitTimeout string
+	Follow      bool
+
+	// Exec tasks: the working directory and variables added to "env".
+	Dir string
+	Env []string
+
+	// Agent tasks: each sets its field of the input.
+	Model     string
+	Provider  string
+	System    string
+	BaseURL   string
+	Tools     []string
+	MCP       []string
+	MaxSteps  int
+	MaxTokens int
+
+	// Changed reports whether a flag was given; set by the command (nil
+	// means every flag with a non-zero value counts as given).
+	Changed func(name string) bool
+
+	// now is the time buildTask took --in from.
+	now time.Time
+}
+
+// agentFlags are the flags that fill an agent task's input, besides
+// --prompt, with the input field each sets.
+var agentFlags = []struct{ flag, field string }{
+	{"model", "model"}, {"provider", "provider"}, {"system", "system"}, {"base-url", "base_url"},
+	{"tool", "tools"}, {"mcp", "mcp_servers"}, {"max-steps", "max_steps"}, {"max-tokens", "max_tokens"},
 }
 
 func newSubmitCmd(f *Factory, runF func(context.Context, *SubmitOptions) error) *cobra.Command {
@@ -44,19 +79,37 @@ func newSubmitCmd(f *Factory, runF func(context.Context, *SubmitOptions) error) 
 
 An exec task runs a command: give it after --, or as --input with "command"
 (an argv list) or "shell" (a line for /bin/sh -c), plus optional "env" and
-"dir". An agent task runs an LLM with tools: give --prompt, or --input with
-"prompt" and the other agent fields.
+"dir". It runs in the directory submit was run from, unless -C or the
+input's "dir" names another (a relative "dir" is taken from there too);
+-e NAME=VALUE adds to its environment.
+
+An agent task runs an LLM with tools: give --prompt, or --input with
+"prompt" and the other agent fields; the agent flags (-m, --provider, -T,
+--mcp, -s, --base-url, --max-steps, --max-tokens) set the input's fields
+('opsctl help agent' lists them, 'opsctl tools' the tools).
+
+Without --type, the type follows from what is given: a command or an input
+with "command" or "shell" is exec, --prompt or an input with "prompt" is
+agent.
 
 --batch reads JSON Lines, one task per line with the fields type, input,
 name, queue, priority, max_attempts, timeout, key and run_after. Every line
 is checked before any is stored; a batch of up to %[1]d tasks is stored in
-one transaction, or none, a longer one %[1]d tasks per transaction.
+one transaction, or none, a longer one %[1]d tasks per transaction. Exec
+lines without a "dir" run in the directory submit was run from.
+
+--key K: a second submit with the same key and the same type and input
+prints the first task's id and stores nothing; with another input it is
+refused (exit 2).
 
 Limits: an input is at most %[2]s, a --key %[3]s, a batch line %[4]s,
 a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(maxKeyBytes), exactSize(maxBatchLineBytes), minTimeout),
 		Example: `  opsctl submit -- make -C /srv/app backup
-  opsctl submit --type exec --input '{"shell":"df -h | tail -n +2"}' --name disk
-  opsctl submit --prompt "Summarise today's failed tasks" --model gpt-4.1-mini
+  cd /srv/app && opsctl submit -e STAGE=prod -- ./sync.sh
+  opsctl submit --input '{"shell":"df -h | tail -n +2"}' --name disk
+  opsctl submit --prompt "Summarise today's failed tasks" -m gpt-4.1-mini -T current_time
+  opsctl submit --at 'tomorrow 02:00' -- ./nightly.sh
+  opsctl submit -f -- ./deploy.sh
   id=$(opsctl submit -q --key nightly-$(date +%F) -- ./nightly.sh)
   opsctl submit --batch tasks.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,6 +120,7 @@ a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(
 			if len(args) > 0 {
 				return usageErrorf("unexpected argument %q: put a command after --", args[0])
 			}
+			opts.Changed = cmd.Flags().Changed
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -74,16 +128,13 @@ a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Type, "type", "t", "", "task type: exec or agent (implied by -- or --prompt)")
+	fl.StringVarP(&opts.Type, "type", "t", "", "task type: exec or agent (implied by a command, --prompt or the input's fields)")
 	fl.StringVarP(&opts.Input, "input", "i", "", "input JSON object, @FILE, or - for stdin")
-	fl.StringVarP(&opts.Prompt, "prompt", "p", "", "agent task: the prompt")
-	fl.StringVar(&opts.Model, "model", "", "agent task: the model")
-	fl.StringVar(&opts.Provider, "provider", "", "agent task: the provider (openai, anthropic, openrouter, ollama, gemini)")
 	fl.StringVarP(&opts.Name, "name", "n", "", "a label for the task")
 	fl.StringVar(&opts.Queue, "queue", "default", "queue name")
 	fl.IntVar(&opts.Priority, "priority", 0, "higher runs first")
-	fl.StringVar(&opts.At, "at", "", "run not before this time (RFC 3339 or 2006-01-02 15:04)")
-	fl.StringVar(&opts.In, "in", "", "run not before this long from now (e.g. 10m, 2h, 1d)")
+	fl.StringVar(&opts.At, "at", "", "run not before this time (RFC 3339, 2006-01-02 15:04, 15:04 or 'tomorrow 09:00')")
+	fl.StringVar(&opts.In, "in", "", "run not before this long from now (e.g. 10m, 2h, 1d, 2w)")
 	fl.IntVar(&opts.MaxAttempts, "max-attempts", 1, "tries before the task fails for good")
 	fl.StringVar(&opts.Timeout, "timeout", "", "time limit for one attempt (e.g. 30s, 5m)")
 	fl.StringVar(&opts.Key, "key", "", "idempotency key: a second submit with this key returns the first task")
@@ -91,16 +142,87 @@ a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the id")
 	fl.BoolVarP(&opts.Wait, "wait", "w", false, "wait for the task to finish; exit as 'opsctl wait' does")
 	fl.StringVar(&opts.WaitTimeout, "wait-timeout", "", "with --wait: give up after this long (exit 124)")
+	fl.BoolVarP(&opts.Follow, "follow", "f", false, "follow the task's log as 'opsctl logs -f' does; exit as 'opsctl wait' does")
+
+	fl.StringVarP(&opts.Dir, "dir", "C", "", "exec task: run in DIR (default: the current directory)")
+	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "exec task: add NAME=VALUE to its environment (repeatable)")
+
+	fl.StringVarP(&opts.Prompt, "prompt", "p", "", "agent task: the prompt")
+	fl.StringVarP(&opts.Model, "model", "m", "", "agent task: the model")
+	fl.StringVar(&opts.Provider, "provider", "", "agent task: the provider (openai, anthropic, openrouter, ollama, gemini)")
+	fl.StringVarP(&opts.System, "system", "s", "", "agent task: the system prompt")
+	fl.StringVar(&opts.BaseURL, "base-url", "", "agent task: another endpoint for the provider (gets no API key)")
+	fl.StringSliceVarP(&opts.Tools, "tool", "T", nil, "agent task: a tool it may use, built-in or SERVER__TOOL (repeatable)")
+	fl.StringSliceVar(&opts.MCP, "mcp", nil, "agent task: an MCP server whose tools it may use (repeatable)")
+	fl.IntVar(&opts.MaxSteps, "max-steps", 0, "agent task: at most this many model calls")
+	fl.IntVar(&opts.MaxTokens, "max-tokens", 0, "agent task: token budget for the whole run")
+
 	cmd.RegisterFlagCompletionFunc("type", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return f.Registry.Types(), cobra.ShellCompDirectiveNoFileComp
 	})
+	cmd.RegisterFlagCompletionFunc("queue", completeQueues(f))
+	cmd.RegisterFlagCompletionFunc("provider", completeProviders)
+	cmd.RegisterFlagCompletionFunc("mcp", completeMCPServerNames(f))
+	cmd.RegisterFlagCompletionFunc("tool", completeToolNames(f))
+	cmd.RegisterFlagCompletionFunc("dir", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 	return cmd
+}
+
+// changed reports whether the flag name was given.
+func (o *SubmitOptions) changed(name string) bool {
+	if o.Changed != nil {
+		return o.Changed(name)
+	}
+	switch name {
+	case "model":
+		return o.Model != ""
+	case "provider":
+		return o.Provider != ""
+	case "system":
+		return o.System != ""
+	case "base-url":
+		return o.BaseURL != ""
+	case "tool":
+		return len(o.Tools) > 0
+	case "mcp":
+		return len(o.MCP) > 0
+	case "max-steps":
+		return o.MaxSteps != 0
+	case "max-tokens":
+		return o.MaxTokens != 0
+	case "dir":
+		return o.Dir != ""
+	case "env":
+		return len(o.Env) > 0
+	}
+	return false
+}
+
+// agentFlagGiven names the first agent flag given (besides --prompt), or "".
+func (o *SubmitOptions) agentFlagGiven() string {
+	for _, a := range agentFlags {
+		if o.changed(a.flag) {
+			return "--" + a.flag
+		}
+	}
+	return ""
+}
+
+// execFlagGiven names the first exec flag given, or "".
+func (o *SubmitOptions) execFlagGiven() string {
+	for _, name := range []string{"dir", "env"} {
+		if o.changed(name) {
+			return "--" + name
+		}
+	}
+	return ""
 }
 
 // buildTask turns the single-task flags into a NewTask, validated.
 func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	t := db.NewTask{Type: o.Type, Name: o.Name, Queue: o.Queue, Priority: o.Priority, MaxAttempts: o.MaxAttempts, Key: o.Key}
-	agentFlags := o.Prompt != "" || o.Model != "" || o.Provider != ""
 	sources := 0
 	for _, set := range []bool{o.Input != "", o.Prompt != "", len(o.Command) > 0} {
 		if set {
@@ -112,9 +234,8 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		return t, usageErrorf("nothing to run: give --input, --prompt, or a command after --")
 	case sources > 1:
 		return t, usageErrorf("give only one of --input, --prompt, or a command after --")
-	case (o.Model != "" || o.Provider != "") && o.Prompt == "":
-		return t, usageErrorf("--model and --provider go with --prompt")
 	}
+	var in jsonObject
 	switch {
 	case len(o.Command) > 0:
 		if t.Type == "" {
@@ -123,34 +244,53 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		if t.Type != "exec" {
 			return t, usageErrorf("a command after -- makes an exec task, not %s", t.Type)
 		}
-		t.Input, _ = json.Marshal(map[string]any{"command": o.Command})
-	case agentFlags:
+		in.set("command", o.Command)
+	case o.Prompt != "":
 		if t.Type == "" {
 			t.Type = "agent"
 		}
 		if t.Type != "agent" {
 			return t, usageErrorf("--prompt makes an agent task, not %s", t.Type)
 		}
-		in := map[string]string{"prompt": o.Prompt}
-		if o.Model != "" {
-			in["model"] = o.Model
-		}
-		if o.Provider != "" {
-			in["provider"] = o.Provider
-		}
-		t.Input, _ = json.Marshal(in)
+		in.set("prompt", o.Prompt)
 	default:
 		b, err := readArgLimit("--input", o.Input, o.F.IO.In, maxInputBytes)
 		if err != nil {
 			return t, err
 		}
-		if t.Input, err = parseObject("--input", b); err != nil {
+		raw, err := parseObject("--input", b)
+		if err != nil {
 			return t, usageErr(err)
 		}
+		if in, err = decodeObject(raw); err != nil {
+			return t, usageErr(fmt.Errorf("--input: %w", err))
+		}
 		if t.Type == "" {
-			return t, usageErrorf("--type is required with --input (one of %v)", o.F.Registry.Types())
+			if t.Type = inferType(in); t.Type == "" {
+				return t, usageErrorf("--type is required with --input (one of %v)", o.F.Registry.Types())
+			}
 		}
 	}
+	if flag := o.agentFlagGiven(); flag != "" && t.Type != "agent" {
+		return t, usageErrorf("%s goes with agent tasks, not %s", flag, t.Type)
+	}
+	if flag := o.execFlagGiven(); flag != "" && t.Type != "exec" {
+		return t, usageErrorf("%s goes with exec tasks, not %s", flag, t.Type)
+	}
+	var cwd string
+	switch t.Type {
+	case "exec":
+		var err error
+		if cwd, err = submitDir(); err != nil {
+			return t, err
+		}
+		if err := o.applyExecFlags(&in, cwd); err != nil {
+			return t, err
+		}
+	case "agent":
+		o.applyAgentFlags(&in)
+	}
+	t.Input = in.encode()
 	if t.MaxAttempts < 1 {
 		return t, usageErrorf("--max-attempts must be at least 1, got %d", t.MaxAttempts)
 	}
@@ -161,8 +301,9 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		return t, usageErrorf("give --at or --in, not both")
 	}
 	now := o.F.Now()
+	o.now = now
 	if o.At != "" {
-		at, err := parseTime("--at", o.At, time.Local)
+		at, err := parseAt("--at", o.At, now, time.Local)
 		if err != nil {
 			return t, err
 		}
@@ -182,21 +323,146 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		}
 		t.Timeout = d
 	}
+	given := len(t.Input)
+	if t.Type == "exec" {
+		t.Input = execInputDir(in, cwd).encode()
+	}
 	if err := o.F.Registry.Validate(t.Type, t.Input); err != nil {
 		return t, usageErr(err)
 	}
-	// --input was measured as read; an input made from --prompt or a
-	// command is held to the same limit (a command is usually refused by
-	// the exec checks first).
-	if err := checkInputSize("the task's input", int64(len(t.Input))); err != nil {
+	// --input was measured as read; an input made from --prompt, a
+	// command or the flags is held to the same limit (a command is
+	// usually refused by the exec checks first). The working directory
+	// submit adds is not counted: the limit is on what the user gave.
+	if err := checkInputSize("the task's input", int64(given)); err != nil {
 		return t, usageErr(err)
 	}
 	return t, nil
 }
 
+// applyExecFlags puts --dir and --env into an exec input: --dir made
+// absolute (it must be a directory now), --env merged into "env" (a
+// variable given there too is replaced).
+func (o *SubmitOptions) applyExecFlags(in *jsonObject, cwd string) error {
+	if o.Dir != "" {
+		dir := o.Dir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(cwd, dir)
+		}
+		fi, err := os.Stat(dir)
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			return usageErrorf("--dir %s: %v", o.Dir, pe.Err)
+		case err != nil:
+			return usageErrorf("--dir %s: %v", o.Dir, err)
+		case !fi.IsDir():
+			return usageErrorf("--dir %s: not a directory", o.Dir)
+		}
+		in.set("dir", dir)
+	}
+	if len(o.Env) == 0 {
+		return nil
+	}
+	var env jsonObject
+	if raw, ok := in.get("env"); ok {
+		var err error
+		if env, err = decodeObject(raw); err != nil {
+			return usageErrorf(`exec input: field "env" must be an object of strings (%v)`, err)
+		}
+	}
+	for _, kv := range o.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usageErrorf("--env %q: want NAME=VALUE", kv)
+		}
+		if err := runner.CheckEnvName(k); err != nil {
+			return usageErrorf("--env %q: %v", kv, err)
+		}
+		env.set(k, v)
+	}
+	in.setRaw("env", env.encode())
+	return nil
+}
+
+// applyAgentFlags sets the agent input fields the flags give.
+func (o *SubmitOptions) applyAgentFlags(in *jsonObject) {
+	vals := map[string]any{
+		"model": o.Model, "provider": o.Provider, "system": o.System, "base-url": o.BaseURL,
+		"tool": nonNil(o.Tools), "mcp": nonNil(o.MCP), "max-steps": o.MaxSteps, "max-tokens": o.MaxTokens,
+	}
+	for _, a := range agentFlags {
+		if o.changed(a.flag) {
+			in.set(a.field, vals[a.flag])
+		}
+	}
+}
+
+// nonNil keeps an empty list a list in JSON (`--tool ""` means no tools).
+func nonNil(s []string) []string {
+	out := []string{}
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// inferType is the task type an input's fields imply: "exec" for
+// "command" or "shell", "agent" for "prompt", "" when it has neither or
+// both.
+func inferType(in jsonObject) string {
+	_, cmd := in.get("command")
+	_, shell := in.get("shell")
+	_, prompt := in.get("prompt")
+	switch {
+	case (cmd || shell) && !prompt:
+		return "exec"
+	case prompt && !cmd && !shell:
+		return "agent"
+	}
+	return ""
+}
+
+// submitDir is the directory submit runs in, where exec tasks run unless
+// they say otherwise.
+func submitDir() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", usageErrorf("cannot tell the current directory (%v); give --dir", err)
+	}
+	return dir, nil
+}
+
+// execInputDir returns an exec input that names its working directory: cwd
+// when it has no "dir" (or an empty one), and a relative "dir" taken from
+// cwd. A "dir" that is not a string is left for validation to refuse.
+func execInputDir(in jsonObject, cwd string) jsonObject {
+	raw, ok := in.get("dir")
+	var dir string
+	if ok && json.Unmarshal(raw, &dir) != nil {
+		return in
+	}
+	switch {
+	case dir == "":
+		dir = cwd
+	case !filepath.IsAbs(dir):
+		dir = filepath.Join(cwd, dir)
+	default:
+		return in
+	}
+	out := append(jsonObject(nil), in...)
+	out.set("dir", dir)
+	return out
+}
+
 func runSubmit(ctx context.Context, o *SubmitOptions) error {
 	if o.Batch != "" {
 		return runSubmitBatch(ctx, o)
+	}
+	if o.Follow && o.Wait {
+		return usageErrorf("give --follow or --wait, not both")
 	}
 	t, err := o.buildTask()
 	if err != nil {
@@ -221,19 +487,61 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 	}
 	io := o.F.IO
 	if r.Existed {
-		fmt.Fprintf(io.ErrOut, "note: task %d already has key %q; nothing new was submitted\n", r.ID, t.Key)
+		// Nothing was written: the key is an earlier task's. It is the
+		// same task only if it runs the same thing.
+		status := ""
+		if prev, err := s.Get(ctx, r.ID); err == nil {
+			status = fmt.Sprintf(" (%s)", prev.Status)
+			switch {
+			case prev.Type != t.Type:
+				return usageErrorf("key %q is task %d%s, an %s task, not %s; use another key", t.Key, r.ID, status, prev.Type, t.Type)
+			case !sameJSON(prev.Input, t.Input):
+				return usageErrorf("key %q is task %d%s with another input; use another key", t.Key, r.ID, status)
+			}
+		}
+		fmt.Fprintf(io.ErrOut, "note: key %q is task %d%s; nothing new was submitted\n", t.Key, r.ID, status)
 	}
-	if o.Quiet {
-		fmt.Fprintln(io.Out, r.ID)
-	} else if !r.Existed {
-		fmt.Fprintf(io.Out, "task %d submitted (%s, queue %s)\n", r.ID, t.Type, defaultStr(t.Queue, "default"))
-	} else {
-		fmt.Fprintf(io.Out, "task %d\n", r.ID)
+	// With --follow, stdout is the task's log, and the note that it was
+	// submitted goes to stderr.
+	out := io.Out
+	if o.Follow {
+		out = io.ErrOut
 	}
-	if o.Wait {
+	switch {
+	case o.Quiet && o.Follow:
+	case o.Quiet:
+		fmt.Fprintln(out, r.ID)
+	case r.Existed:
+		fmt.Fprintf(out, "task %d\n", r.ID)
+	default:
+		what := fmt.Sprintf("%s, queue %s", t.Type, defaultStr(t.Queue, "default"))
+		if !t.RunAfter.IsZero() {
+			if when := whenRuns(t.RunAfter, o.now, time.Local); when != "" {
+				what += ", " + when
+			}
+		}
+		fmt.Fprintf(out, "task %d submitted (%s)\n", r.ID, what)
+	}
+	switch {
+	case o.Follow:
+		return followTask(ctx, o.F, s, r.ID)
+	case o.Wait:
 		return waitForTasks(ctx, o.F, s, []int64{r.ID}, waitTimeout, o.Quiet)
 	}
 	return nil
+}
+
+// sameJSON reports whether two JSON values are equal as values: key order
+// and spacing do not matter, numbers compare as written.
+func sameJSON(a, b json.RawMessage) bool {
+	var va, vb any
+	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
+	da.UseNumber()
+	db.UseNumber()
+	if da.Decode(&va) != nil || db.Decode(&vb) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func defaultStr(s, d string) string {

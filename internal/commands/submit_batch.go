@@ -29,8 +29,9 @@ type batchLine struct {
 }
 
 // readBatch parses and validates every line before anything is written, so
-// a bad line 9,000 stops the batch with nothing stored.
-func readBatch(r io.Reader, f *Factory) ([]db.NewTask, []int, error) {
+// a bad line 9,000 stops the batch with nothing stored. Exec lines without
+// a "dir" run in cwd, and a relative "dir" is taken from it.
+func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error) {
 	var ts []db.NewTask
 	var lines []int // the line number of each task, for errors from the store
 	br := bufio.NewReaderSize(r, 64*1024)
@@ -45,7 +46,7 @@ func readBatch(r io.Reader, f *Factory) ([]db.NewTask, []int, error) {
 		}
 		buf = line
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			t, perr := parseBatchLine(line, f)
+			t, perr := parseBatchLine(line, f, cwd)
 			if perr != nil {
 				return nil, nil, usageErrorf("batch line %d: %v", n, perr)
 			}
@@ -85,7 +86,7 @@ func readLine(br *bufio.Reader, buf []byte, max int64) ([]byte, int64, error) {
 	}
 }
 
-func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
+func parseBatchLine(line []byte, f *Factory, cwd string) (db.NewTask, error) {
 	var b batchLine
 	var t db.NewTask
 	if _, err := parseObject("line", line); err != nil {
@@ -108,6 +109,13 @@ func parseBatchLine(line []byte, f *Factory) (db.NewTask, error) {
 	input, err := parseObject(`"input"`, b.Input)
 	if err != nil {
 		return t, err
+	}
+	if b.Type == "exec" {
+		in, err := decodeObject(input)
+		if err != nil {
+			return t, fmt.Errorf(`"input": %w`, err)
+		}
+		input = execInputDir(in, cwd).encode()
 	}
 	if err := f.Registry.Validate(b.Type, input); err != nil {
 		return t, err
@@ -136,6 +144,15 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 	if o.Input != "" || o.Prompt != "" || len(o.Command) > 0 || o.Wait {
 		return usageErrorf("--batch takes its tasks from the file; drop --input, --prompt, --wait and the command")
 	}
+	for _, name := range []string{"follow", "dir", "env", "model", "provider", "system", "base-url", "tool", "mcp", "max-steps", "max-tokens"} {
+		if name == "follow" && o.Follow || o.changed(name) {
+			return usageErrorf("--batch takes its tasks from the file; --%s goes with a single task", name)
+		}
+	}
+	cwd, err := submitDir()
+	if err != nil {
+		return err
+	}
 	var r io.Reader = o.F.IO.In
 	if o.Batch != "-" {
 		file, err := os.Open(o.Batch)
@@ -145,7 +162,7 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 		defer file.Close()
 		r = file
 	}
-	ts, lines, err := readBatch(r, o.F)
+	ts, lines, err := readBatch(r, o.F, cwd)
 	if err != nil {
 		return err
 	}

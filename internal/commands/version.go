@@ -22,7 +22,9 @@ func newVersionCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, Go version and schema version",
-		Args:  cobra.NoArgs,
+		Example: `  opsctl version
+  opsctl --version`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ms, err := db.Migrations()
 			if err != nil {

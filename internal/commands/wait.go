@@ -16,22 +16,58 @@ type WaitOptions struct {
 	IDs     []int64
 	Timeout string
 	Quiet   bool
+	// Select picks the tasks instead of IDs (bulk form).
+	Select Selector
 }
 
 func newWaitCmd(f *Factory) *cobra.Command {
 	opts := &WaitOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "wait ID...",
+		Use:   "wait (ID... | --status S | --queue Q | --name GLOB | --since D | --all)",
 		Short: "Wait until tasks finish; exit 0 completed, 1 failed, 5 cancelled, 124 timed out",
 		Long: `Wait until every task is finished, then exit with the worst outcome:
 0 all completed, 1 one failed, 5 one was cancelled, 124 --timeout passed
-first (precedence 124 > 5 > 1 > 0). A missing id exits 3 at once.`,
-		Args:              cobra.MinimumNArgs(1),
+first (precedence 124 > 5 > 1 > 0). A missing id exits 3 at once.
+
+If a task is still pending 10s into the wait and no runner has been seen
+within the last minute, a note on stderr says so, once (not with -q).
+
+Instead of ids, the selector flags pick the tasks to wait for (they
+combine: all must match), as they are when wait starts; finished ones count
+at once.`,
+		Example: `  opsctl wait 42 43 --timeout 10m
+  opsctl wait --queue deploy --since 1h
+  opsctl submit -q -- ./build.sh | xargs opsctl wait`,
 		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := parseIDs(args)
-			if err != nil {
-				return err
+			var ids []int64
+			var err error
+			switch {
+			case len(args) > 0 && opts.Select.Active():
+				return usageErrorf("give task ids or selector flags, not both")
+			case len(args) == 0 && !opts.Select.Active():
+				return usageErrorf("wait needs task ids or a selector (--status, --queue, --name, --since, --all)")
+			case len(args) > 0:
+				if ids, err = parseIDs(args); err != nil {
+					return err
+				}
+			}
+			if opts.Timeout != "" {
+				if _, err = parseDuration("--timeout", opts.Timeout); err != nil {
+					return err
+				}
+			}
+			if len(args) == 0 {
+				if ids, err = opts.Select.Select(cmd.Context(), f, "wait", db.Statuses()); err != nil {
+					return err
+				}
+				if len(ids) == 0 {
+					fmt.Fprintln(f.IO.ErrOut, "opsctl: no task matches")
+					return nil
+				}
+				if !opts.Quiet {
+					fmt.Fprintf(f.IO.ErrOut, "opsctl: waiting for %d task(s)\n", len(ids))
+				}
 			}
 			opts.IDs = ids
 			var timeout time.Duration
@@ -40,7 +76,7 @@ first (precedence 124 > 5 > 1 > 0). A missing id exits 3 at once.`,
 					return err
 				}
 			}
-			s, err := f.Store(cmd.Context())
+			s, err := f.ReadStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -49,6 +85,8 @@ first (precedence 124 > 5 > 1 > 0). A missing id exits 3 at once.`,
 	}
 	cmd.Flags().StringVar(&opts.Timeout, "timeout", "", "give up after this long and exit 124")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing; only the exit code speaks")
+	opts.Select.AddFlags(f, cmd)
+	cmd.Flags().MarkHidden("yes") // wait changes nothing: there is nothing to confirm
 	return cmd
 }
 
@@ -87,7 +125,9 @@ func worse(a, b int) int {
 }
 
 // waitForTasks blocks until every task is finished or timeout passes
-// (0: no limit) and returns the exit code as an error (nil for 0).
+// (0: no limit) and returns the exit code as an error (nil for 0). Unless
+// quiet, it notes once on stderr when tasks wait and no runner is alive
+// (runnerNotice); submit --wait gets that through here too.
 func waitForTasks(ctx context.Context, f *Factory, s db.Store, ids []int64, timeout time.Duration, quiet bool) error {
 	var deadline <-chan time.Time
 	if timeout > 0 {
@@ -101,8 +141,10 @@ func waitForTasks(ctx context.Context, f *Factory, s db.Store, ids []int64, time
 	left := append([]int64(nil), ids...)
 	tick := time.NewTicker(waitPoll)
 	defer tick.Stop()
+	notice := newRunnerNotice(f, s)
 	for {
 		var still []int64
+		pending := false
 		for _, id := range left {
 			t, err := s.Get(ctx, id)
 			if err != nil {
@@ -110,6 +152,7 @@ func waitForTasks(ctx context.Context, f *Factory, s db.Store, ids []int64, time
 			}
 			if !t.Status.Finished() {
 				still = append(still, id)
+				pending = pending || t.Status == db.StatusPending
 				continue
 			}
 			code = worse(code, outcomeCode(t.Status))
@@ -123,10 +166,15 @@ func waitForTasks(ctx context.Context, f *Factory, s db.Store, ids []int64, time
 			}
 		}
 		left = still
-		prog.Set(len(ids) - len(left))
 		if len(left) == 0 {
+			prog.Set(len(ids))
 			break
 		}
+		if line := notice.check(ctx, pending); line != "" && !quiet {
+			prog.Clear()
+			fmt.Fprintln(f.IO.ErrOut, line)
+		}
+		prog.Set(len(ids) - len(left))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -34,8 +34,10 @@ type Config struct {
 	// so a missing variable only matters to the tasks that use it).
 	MCPServers map[string]mcp.ServerConfig `mapstructure:"-"`
 
-	file    string            // the config file read, "" if none
-	sources map[string]string // key -> where its value came from
+	files    []string          // the config files read, lowest precedence first
+	mcpFiles map[string]string // MCP server name -> the file that defined it
+	sources  map[string]string // key -> where its value came from
+	warnings []string
 }
 
 // Runner configures `opsctl run`.
@@ -48,12 +50,19 @@ type Runner struct {
 	// OutputTail is how many bytes of each of stdout and stderr an exec task
 	// keeps in its result.
 	OutputTail int `mapstructure:"output_tail"`
+	// LogFormat is how `opsctl run` writes its lines on stderr: text or
+	// json.
+	LogFormat string `mapstructure:"log_format"`
 }
 
 // Options says where to look.
 type Options struct {
-	// File is --config; "" means the default location, which may be absent.
+	// File is --config; "" means $OPSCTL_CONFIG, else the system file and
+	// then the user's file, both of which may be absent.
 	File string
+	// SystemFile is the system-wide file under the user's; "" means
+	// /etc/opsctl/config.yaml, "-" none.
+	SystemFile string
 	// Flags maps config keys to the flags that set them. Only flags the user
 	// changed take part.
 	Flags map[string]*pflag.Flag
@@ -67,7 +76,7 @@ const EnvPrefix = "OPSCTL"
 // Keys lists the scalar settings in display order.
 func Keys() []string {
 	return []string{"db", "auto_migrate", "runner.workers", "runner.lease", "runner.grace",
-		"runner.poll", "runner.timeout", "runner.output_tail",
+		"runner.poll", "runner.timeout", "runner.output_tail", "runner.log_format",
 		"agent.provider", "agent.model", "agent.base_url", "agent.api_key_env",
 		"agent.max_steps", "agent.max_tokens", "agent.timeout", "agent.memory_budget"}
 }
@@ -82,6 +91,7 @@ func defaults(getenv func(string) string) map[string]any {
 		"runner.poll":         50 * time.Millisecond,
 		"runner.timeout":      time.Duration(0),
 		"runner.output_tail":  64 * 1024,
+		"runner.log_format":   "text",
 		"agent.provider":      "openai",
 		"agent.model":         "",
 		"agent.base_url":      "",
@@ -134,25 +144,25 @@ func Load(opts Options) (*Config, error) {
 		sources[k] = "default"
 	}
 
-	file := opts.File
-	explicit := file != ""
-	if !explicit {
-		file = DefaultFile(getenv)
+	files, err := configFiles(opts, getenv)
+	if err != nil {
+		return nil, err
 	}
-	v.SetConfigFile(file)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		if explicit || !errors.Is(err, fs.ErrNotExist) {
+	var warnings []string
+	for _, file := range files {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.MergeInConfig(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
-		file = ""
-	}
-	if file != "" {
-		for _, k := range v.AllKeys() {
-			if v.InConfig(k) {
-				sources[k] = "file " + file
-			}
+		keys, err := fileKeys(file)
+		if err != nil {
+			return nil, err
 		}
+		for _, k := range keys {
+			sources[k] = "file " + file
+		}
+		warnings = append(warnings, unknownKeys(file, keys)...)
 	}
 
 	// Environment variables are read through getenv, not viper's own
@@ -170,16 +180,21 @@ func Load(opts Options) (*Config, error) {
 		}
 	}
 
-	c := &Config{file: file, sources: sources}
+	c := &Config{files: files, sources: sources, warnings: warnings}
 	if err := v.Unmarshal(c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if file != "" {
+	for _, file := range files {
 		servers, err := readMCPServers(file)
 		if err != nil {
 			return nil, err
 		}
-		c.MCPServers = servers
+		for name, sc := range servers {
+			if c.MCPServers == nil {
+				c.MCPServers, c.mcpFiles = map[string]mcp.ServerConfig{}, map[string]string{}
+			}
+			c.MCPServers[name], c.mcpFiles[name] = sc, file
+		}
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -201,6 +216,8 @@ func (c *Config) validate() error {
 		return errors.New("config: runner.grace and runner.timeout must not be negative")
 	case c.Runner.OutputTail < 0:
 		return errors.New("config: runner.output_tail must not be negative")
+	case c.Runner.LogFormat != "text" && c.Runner.LogFormat != "json":
+		return fmt.Errorf("config: runner.log_format must be text or json, not %q", c.Runner.LogFormat)
 	case c.Agent.MaxSteps < 0 || c.Agent.MaxTokens < 0 || c.Agent.Timeout < 0:
 		return errors.New("config: agent.max_steps, agent.max_tokens and agent.timeout must not be negative")
 	}
@@ -212,8 +229,62 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// File is the config file that was read, or "".
-func (c *Config) File() string { return c.file }
+// File is the config file that was read with the highest precedence, or "".
+func (c *Config) File() string {
+	if len(c.files) == 0 {
+		return ""
+	}
+	return c.files[len(c.files)-1]
+}
+
+// MCPServerFile is the file that defined the MCP server name.
+func (c *Config) MCPServerFile(name string) string { return c.mcpFiles[name] }
+
+// Files are the config files that were read, lowest precedence first.
+func (c *Config) Files() []string { return c.files }
+
+// Warnings are notes about the files read (unknown keys), one line each.
+func (c *Config) Warnings() []string { return c.warnings }
+
+// SystemFile is the system-wide config file.
+const SystemFile = "/etc/opsctl/config.yaml"
+
+// configFiles lists the files to read, lowest precedence first. A file
+// named by --config or $OPSCTL_CONFIG must exist and is the only one read;
+// otherwise the system file and the user's file are read if they exist,
+// the user's file winning.
+func configFiles(opts Options, getenv func(string) string) ([]string, error) {
+	explicit, from := opts.File, ""
+	if explicit == "" {
+		explicit, from = getenv(EnvPrefix+"_CONFIG"), " (from "+EnvPrefix+"_CONFIG)"
+	}
+	if explicit != "" {
+		f, err := os.Open(explicit)
+		if err != nil {
+			return nil, fmt.Errorf("config %s%s: %w", explicit, from, err)
+		}
+		f.Close()
+		return []string{explicit}, nil
+	}
+	system := opts.SystemFile
+	if system == "" {
+		system = SystemFile
+	}
+	var files []string
+	for _, f := range []string{system, DefaultFile(getenv)} {
+		if f == "-" {
+			continue
+		}
+		_, err := os.Stat(f)
+		switch {
+		case err == nil:
+			files = append(files, f)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("config %s: %w", f, err)
+		}
+	}
+	return files, nil
+}
 
 // Setting is one effective value and where it came from.
 type Setting struct {
@@ -233,6 +304,7 @@ func (c *Config) Settings() []Setting {
 		"runner.poll":         c.Runner.Poll.String(),
 		"runner.timeout":      c.Runner.Timeout.String(),
 		"runner.output_tail":  fmt.Sprint(c.Runner.OutputTail),
+		"runner.log_format":   c.Runner.LogFormat,
 		"agent.provider":      c.Agent.Provider,
 		"agent.model":         c.Agent.Model,
 		"agent.base_url":      c.Agent.BaseURL,

@@ -111,3 +111,41 @@ func TestInvalidConfig(t *testing.T) {
 	_, err := config.Load(config.Options{File: "/nonexistent/config.yaml", Getenv: env(nil)})
 	require.Error(t, err, "an explicit config file must exist")
 }
+
+func TestSystemFileUnderUsersAndOPSCTLConfig(t *testing.T) {
+	t.Parallel()
+	system := writeFile(t, "runner:\n  lease: 40s\n  grace: 3s\nmcp_servers:\n  fs:\n    command: sys-fs\n  git:\n    command: sys-git\n")
+	home := t.TempDir()
+	user := filepath.Join(home, ".config", "opsctl", "config.yaml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(user), 0o700))
+	require.NoError(t, os.WriteFile(user, []byte("runner:\n  lease: 50s\nmcp_servers:\n  fs:\n    command: user-fs\n"), 0o600))
+	c, err := config.Load(config.Options{SystemFile: system, Getenv: env(map[string]string{"HOME": home})})
+	require.NoError(t, err)
+	require.Equal(t, []string{system, user}, c.Files())
+	require.Equal(t, 50*time.Second, c.Runner.Lease, "the user's file wins")
+	require.Equal(t, 3*time.Second, c.Runner.Grace, "the system file fills in")
+	require.Equal(t, "file "+system+"=3s", source(c, "runner.grace"))
+	require.Equal(t, "user-fs", c.MCPServers["fs"].Command)
+	require.Equal(t, "sys-git", c.MCPServers["git"].Command)
+
+	// OPSCTL_CONFIG names the only file read; it must exist.
+	other := writeFile(t, "runner:\n  lease: 70s\n")
+	c, err = config.Load(config.Options{SystemFile: system, Getenv: env(map[string]string{"HOME": home, "OPSCTL_CONFIG": other})})
+	require.NoError(t, err)
+	require.Equal(t, []string{other}, c.Files())
+	require.Equal(t, 70*time.Second, c.Runner.Lease)
+	require.Equal(t, 10*time.Second, c.Runner.Grace)
+	_, err = config.Load(config.Options{SystemFile: system, Getenv: env(map[string]string{"HOME": home, "OPSCTL_CONFIG": "/no/such.yaml"})})
+	require.ErrorContains(t, err, "config /no/such.yaml (from OPSCTL_CONFIG): open /no/such.yaml: ")
+}
+
+func TestUnknownKeysWarn(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "runner:\n  workrs: 4\n  lease: 40s\nagent:\n  tools: [http_get]\n  colour: blue\nmcp_servers:\n  fs:\n    command: x\n    env: {TOKEN: y}\n")
+	c, err := config.Load(config.Options{File: file, SystemFile: "-", Getenv: env(map[string]string{"HOME": "/home/u"})})
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		"config " + file + `: unknown key "agent.colour" is ignored`,
+		"config " + file + `: unknown key "runner.workrs" is ignored (did you mean "runner.workers"?)`,
+	}, c.Warnings())
+}

@@ -60,6 +60,17 @@ type ServerConfig struct {
 	// a warning by the caller, which then goes on without its tools,
 	// instead of failing the task.
 	Optional bool `mapstructure:"optional" yaml:"optional,omitempty" json:"optional,omitempty"`
+	// Tools, when set, are the only tools of the server (its own names,
+	// without the SERVER__ prefix) that are offered to a model or may be
+	// called with `opsctl mcp call`; nil means all of them. A read-only job
+	// lists its read tools, and is then never offered the others.
+	Tools []string `mapstructure:"tools" yaml:"tools,omitempty" json:"tools,omitempty"`
+}
+
+// AllowsTool reports whether the server's tools list lets tool be offered
+// and called: any tool when the config has no list.
+func (c ServerConfig) AllowsTool(tool string) bool {
+	return c.Tools == nil || slices.Contains(c.Tools, tool)
 }
 
 // Transport reports how the server is reached: TransportStdio when Command
@@ -108,6 +119,19 @@ func (c ServerConfig) Validate(name string) error {
 	}
 	if c.StartTimeout < 0 {
 		return fail("start_timeout must not be negative")
+	}
+	if c.Tools != nil && len(c.Tools) == 0 {
+		return fail("tools is empty: list the tools to offer, or leave tools out to offer them all")
+	}
+	for i, t := range c.Tools {
+		switch {
+		case strings.TrimSpace(t) == "":
+			return fail("tools must not contain an empty name")
+		case strings.HasPrefix(t, name+"__"):
+			return fail("tools lists %q: name the server's own tools, without the %s__ prefix", t, name)
+		case slices.Contains(c.Tools[:i], t):
+			return fail("tools lists %q twice", t)
+		}
 	}
 	if c.URL != "" {
 		if len(c.Args) > 0 || len(c.Env) > 0 || c.Dir != "" {
@@ -199,6 +223,9 @@ func (c ServerConfig) clone() ServerConfig {
 	if c.Enabled != nil {
 		v := *c.Enabled
 		out.Enabled = &v
+	}
+	if c.Tools != nil {
+		out.Tools = append([]string{}, c.Tools...)
 	}
 	return out
 }

@@ -123,3 +123,44 @@ func TestToolName(t *testing.T) {
 		}
 	}
 }
+
+func TestServerConfigToolsAllowList(t *testing.T) {
+	t.Parallel()
+	// No list: every tool.
+	require.True(t, ServerConfig{Command: "x"}.AllowsTool("write_file"))
+	cfg := ServerConfig{Command: "x", Tools: []string{"read_file", "list_dir"}}
+	require.NoError(t, cfg.Validate("fs"))
+	require.True(t, cfg.AllowsTool("read_file"))
+	require.True(t, cfg.AllowsTool("list_dir"))
+	require.False(t, cfg.AllowsTool("write_file"))
+	require.False(t, cfg.AllowsTool(""))
+
+	tests := []struct {
+		name    string
+		tools   []string
+		wantErr string
+	}{
+		{"empty list", []string{}, `mcp server "fs": tools is empty: list the tools to offer, or leave tools out to offer them all`},
+		{"empty name", []string{"read_file", " "}, `mcp server "fs": tools must not contain an empty name`},
+		{"prefixed", []string{"fs__read_file"}, `mcp server "fs": tools lists "fs__read_file": name the server's own tools, without the fs__ prefix`},
+		{"twice", []string{"a", "b", "a"}, `mcp server "fs": tools lists "a" twice`},
+	}
+	for _, tt := range tests {
+		err := ServerConfig{Command: "x", Tools: tt.tools}.Validate("fs")
+		require.EqualError(t, err, tt.wantErr, tt.name)
+	}
+	// A tool whose own name has "__" can be listed.
+	require.NoError(t, ServerConfig{Command: "x", Tools: []string{"a__b"}}.Validate("fs"))
+}
+
+func TestServerConfigToolsCopied(t *testing.T) {
+	t.Parallel()
+	cfg := ServerConfig{Command: "x", Tools: []string{"read_file"}}
+	exp, err := cfg.Expand("fs", func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	require.Equal(t, []string{"read_file"}, exp.Tools)
+	exp.Tools[0] = "changed"
+	red := cfg.Redacted()
+	red.Tools[0] = "changed too"
+	require.Equal(t, []string{"read_file"}, cfg.Tools, "copies do not share the list")
+}

@@ -99,11 +99,10 @@ func checkStartable(in ExecInput) error {
 	sort.Strings(names)
 	for _, k := range names {
 		v := in.Env[k]
+		if err := CheckEnvName(k); err != nil {
+			return fmt.Errorf(`"env" name %w`, err)
+		}
 		switch {
-		case !validEnvName(k):
-			return fmt.Errorf(`"env" name %q is not a valid variable name (want letters, digits and _, not starting with a digit)`, k)
-		case strings.HasPrefix(k, ReservedEnvPrefix):
-			return fmt.Errorf(`"env" name %q is reserved: names starting with %s are for opsctl's own use`, k, ReservedEnvPrefix)
 		case strings.IndexByte(v, 0) >= 0:
 			return fmt.Errorf(`"env" value of %q contains a NUL byte`, k)
 		case len(k)+1+len(v) > MaxArgBytes:
@@ -121,6 +120,20 @@ var argLimit = fmt.Sprintf("one argument can be at most %d bytes (the kernel's M
 
 // shellArgv is the argv that runs a "shell" line (as Exec.Run builds it).
 func shellArgv(line string) []string { return []string{"/bin/sh", "-c", line} }
+
+// CheckEnvName says why k cannot be a name in an exec task's "env": it is
+// not a variable name a shell can set, or it is reserved for opsctl
+// (ReservedEnvPrefix). It returns nil for a good name. The error starts
+// with the quoted name, so that callers can say where it came from.
+func CheckEnvName(k string) error {
+	switch {
+	case !validEnvName(k):
+		return fmt.Errorf(`%q is not a valid variable name (want letters, digits and _, not starting with a digit)`, k)
+	case strings.HasPrefix(k, ReservedEnvPrefix):
+		return fmt.Errorf(`%q is reserved: names starting with %s are for opsctl's own use`, k, ReservedEnvPrefix)
+	}
+	return nil
+}
 
 // validEnvName reports whether k is [A-Za-z_][A-Za-z0-9_]*, the names a
 // shell can set and read.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -36,9 +37,19 @@ type Options struct {
 	MaxTasks int
 	// Backoff is the delay before retry n (1-based); nil means Backoff.
 	Backoff func(n int) time.Duration
-	// Log receives the runner's own notes (not task output); nil discards.
+	// Log receives the runner's own notes (not task output) as text lines
+	// when Logger is nil; nil discards.
 	Log io.Writer
-	// OnFinish, if set, is called after each task's outcome is stored.
+	// Logger, if set, receives the runner's notes instead of Log (see
+	// NewLogger), and with TaskLog a line for each task's start and end.
+	Logger *slog.Logger
+	// TaskLog logs a line when a task starts and when its outcome is
+	// stored (not for an outcome found lost).
+	TaskLog bool
+	// Version is recorded in the runner's row (see db.RunnerInfo).
+	Version string
+	// OnFinish, if set, is called after each task's outcome is stored
+	// (never for an outcome found lost).
 	OnFinish func(db.Outcome)
 	// OnClaim, if set, is called with each claimed task (bench uses it).
 	OnClaim func(db.Task)
@@ -47,7 +58,11 @@ type Options struct {
 // Runner claims tasks and runs them in this process.
 type Runner struct {
 	opts   Options
+	log    *slog.Logger
 	writes chan write
+	// abort is closed by Abort: stop now, no grace.
+	abort     chan struct{}
+	abortOnce sync.Once
 	// slot is signalled when a task finishes, so a busy runner claims the
 	// next task at once instead of waiting for the poll.
 	slot chan struct{}
@@ -101,11 +116,17 @@ func New(opts Options) (*Runner, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
+	log := opts.Logger
+	if log == nil {
+		log, _ = NewLogger(opts.Log, LogText)
+	}
 	if opts.Worker == "" {
 		opts.Worker = WorkerID()
 	}
 	return &Runner{
 		opts:    opts,
+		log:     log,
+		abort:   make(chan struct{}),
 		writes:  make(chan write, 8192),
 		slot:    make(chan struct{}, 1),
 		running: map[int64]*run{},
@@ -127,12 +148,26 @@ func (r *Runner) Worker() string { return r.opts.Worker }
 // Run claims and runs tasks until ctx is done (then shuts down gracefully),
 // or, with Once or MaxTasks, until the work is drained. It returns an error
 // only when the runner itself could not work.
+//
+// The runner registers itself in the store (db.RunnerInfo) when it starts,
+// beats every few seconds while it runs, and unregisters when Run returns.
 func (r *Runner) Run(ctx context.Context) error {
 	// Task contexts hang off base, not ctx: a signal must stop claiming
 	// without cancelling the work in flight.
 	base, stopAll := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopAll(errShutdown)
+	// Claims stop when ctx ends or Abort is called.
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	go func() {
+		select {
+		case <-r.abort:
+			stopLoop()
+		case <-loopCtx.Done():
+		}
+	}()
 
+	r.register(ctx)
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- r.writer(base) }()
 	beatCtx, stopBeats := context.WithCancel(base)
@@ -140,19 +175,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	go func() { r.heartbeat(beatCtx); close(beatsDone) }()
 
 	var wg sync.WaitGroup
-	err := r.loop(ctx, base, &wg)
+	err := r.loop(loopCtx, base, &wg)
 
 	// Graceful stop: let in-flight tasks finish within the grace, then
 	// cancel them; their outcome is a release, not a counted attempt.
+	// After Abort there is no grace.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	if n := r.inFlight(); n > 0 && ctx.Err() != nil {
-		fmt.Fprintf(r.opts.Log, "opsctl: stopping: waiting up to %s for %d task(s)\n", r.opts.Grace, n)
+	if r.aborted() {
+		r.cancelAll(errShutdown)
+	} else if n := r.inFlight(); n > 0 && loopCtx.Err() != nil {
+		r.logf(slog.LevelInfo, "stopping: waiting up to %s for %d task(s)", r.opts.Grace, n)
 		select {
 		case <-done:
 		case <-time.After(r.opts.Grace):
 			r.cancelAll(errShutdown)
-			<-done
+		case <-r.abort:
+			r.cancelAll(errShutdown)
 		}
 	}
 	<-done
@@ -161,11 +200,78 @@ func (r *Runner) Run(ctx context.Context) error {
 	werr := <-writerDone
 	stopBeats()
 	<-beatsDone
+	r.unregister(ctx)
 	if err == nil {
 		err = werr
 	}
 	return err
 }
+
+// Abort stops the runner at once: claims stop, running tasks are cancelled
+// with no grace and put back to pending without counting the attempt (as
+// when a graceful stop runs out of grace). Run returns once their releases
+// are stored. It may be called from any goroutine, more than once.
+func (r *Runner) Abort() {
+	r.abortOnce.Do(func() { close(r.abort) })
+	r.cancelAll(errShutdown)
+}
+
+func (r *Runner) aborted() bool {
+	select {
+	case <-r.abort:
+		return true
+	default:
+		return false
+	}
+}
+
+// Held lists the tasks whose leases this runner holds: claimed, and their
+// outcome or release not yet stored. A caller that cannot wait for Run to
+// return after Abort releases these itself (db.Store.Release).
+func (r *Runner) Held() []int64 { return r.leasedIDs() }
+
+// runnerBeat is how often a runner's row is beaten: often enough that a
+// runner is seen as gone (db.RunnerGoneAfter) only after many missed
+// beats, rarely enough to cost nothing.
+func (r *Runner) runnerBeat() time.Duration {
+	return min(max(r.opts.Lease/3, time.Second), 5*time.Second)
+}
+
+func (r *Runner) info() db.RunnerInfo {
+	host, _ := os.Hostname()
+	return db.RunnerInfo{ID: r.opts.Worker, Host: host, PID: os.Getpid(), Workers: r.opts.Workers,
+		Queues: r.opts.Queues, Version: r.opts.Version}
+}
+
+// register writes this runner's row. A failure is noted, not fatal: the
+// row only tells people (opsctl status, wait) that a runner is alive.
+func (r *Runner) register(ctx context.Context) {
+	if err := r.opts.Store.RegisterRunner(ctx, r.info()); err != nil && ctx.Err() == nil {
+		r.logf(slog.LevelWarn, "could not register this runner: %v", err)
+	}
+}
+
+// beatRunner renews this runner's row, writing it again if it was deleted.
+func (r *Runner) beatRunner(ctx context.Context) {
+	err := r.opts.Store.RunnerHeartbeat(ctx, r.opts.Worker)
+	if errors.Is(err, db.ErrRunnerNotRegistered) {
+		err = r.opts.Store.RegisterRunner(ctx, r.info())
+	}
+	if err != nil && ctx.Err() == nil {
+		r.logf(slog.LevelWarn, "runner heartbeat: %v", err)
+	}
+}
+
+// unregister deletes this runner's row, waiting at most unregisterLimit.
+func (r *Runner) unregister(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unregisterLimit)
+	defer cancel()
+	if err := r.opts.Store.UnregisterRunner(ctx, r.opts.Worker); err != nil {
+		r.logf(slog.LevelWarn, "could not unregister this runner: %v (it shows as gone after %s)", err, db.RunnerGoneAfter)
+	}
+}
+
+const unregisterLimit = 5 * time.Second
 
 // loop claims while there is room and work, until ctx ends or the run is
 // drained.
@@ -186,7 +292,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 					return err
 				}
 			} else if n > 0 {
-				fmt.Fprintf(r.opts.Log, "opsctl: rescued %d task(s) whose runner was lost\n", n)
+				r.logf(slog.LevelWarn, "rescued %d task(s) whose runner was lost", n)
 			}
 			lastRescue = time.Now()
 		}
@@ -251,7 +357,7 @@ func (r *Runner) storeTrouble(ctx context.Context, err error) error {
 	if r.opts.Once || errors.As(err, &ue) {
 		return err
 	}
-	fmt.Fprintf(r.opts.Log, "opsctl: %v; trying again in %s\n", err, storeRetryDelay)
+	r.logf(slog.LevelWarn, "%v; trying again in %s", err, storeRetryDelay)
 	select {
 	case <-ctx.Done():
 	case <-time.After(storeRetryDelay):
@@ -318,17 +424,22 @@ func (r *Runner) settle(ids []int64, attempts map[int64]int) {
 }
 
 // heartbeat renews leases at a third of the lease (those of finished tasks
-// too, until their outcome is stored), and checks for cancel requests more
+// too, until their outcome is stored), beats the runner's own row every
+// few seconds (with or without tasks), and checks for cancel requests more
 // often, with cheap reads.
 func (r *Runner) heartbeat(ctx context.Context) {
 	renew := time.NewTicker(r.opts.Lease / 3)
 	defer renew.Stop()
+	beat := time.NewTicker(r.runnerBeat())
+	defer beat.Stop()
 	check := time.NewTicker(r.opts.CancelPoll)
 	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-beat.C:
+			r.beatRunner(ctx)
 		case <-renew.C:
 			ids := r.leasedIDs()
 			if len(ids) == 0 {
@@ -336,7 +447,7 @@ func (r *Runner) heartbeat(ctx context.Context) {
 			}
 			hb, err := r.opts.Store.Renew(ctx, r.opts.Worker, ids, r.opts.Lease)
 			if err != nil {
-				fmt.Fprintf(r.opts.Log, "opsctl: heartbeat: %v\n", err)
+				r.logf(slog.LevelWarn, "heartbeat: %v", err)
 				continue
 			}
 			r.cancelTasks(hb.Lost, errLeaseLost)
@@ -347,7 +458,7 @@ func (r *Runner) heartbeat(ctx context.Context) {
 			}
 			ids, err := r.opts.Store.CancelRequested(ctx, r.opts.Worker)
 			if err != nil {
-				fmt.Fprintf(r.opts.Log, "opsctl: cancel check: %v\n", err)
+				r.logf(slog.LevelWarn, "cancel check: %v", err)
 				continue
 			}
 			r.cancelTasks(ids, errCancelled)

@@ -24,14 +24,15 @@ func (r *Runner) start(base context.Context, wg *sync.WaitGroup, t db.Task) {
 	if r.opts.OnClaim != nil {
 		r.opts.OnClaim(t)
 	}
+	r.logStarted(t)
 	wg.Go(func() {
-		out, keep := r.execute(ctx, t)
+		out, tr, keep := r.execute(ctx, t)
 		cancel(nil)
 		r.mu.Lock()
 		delete(r.running, t.ID)
 		r.mu.Unlock()
 		if keep {
-			r.writes <- write{outcome: &out}
+			r.writes <- write{outcome: &out, run: tr}
 		}
 		select {
 		case r.slot <- struct{}{}:
@@ -40,10 +41,12 @@ func (r *Runner) start(base context.Context, wg *sync.WaitGroup, t db.Task) {
 	})
 }
 
-// execute runs the handler and turns how it ended into an outcome. keep is
-// false when the outcome must not be written (the lease was lost).
-func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep bool) {
+// execute runs the handler and turns how it ended into an outcome, with
+// what the task's log line needs. keep is false when the outcome must not
+// be written (the lease was lost, or the task is released).
+func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, tr *taskRun, keep bool) {
 	out = db.Outcome{ID: t.ID, Worker: r.opts.Worker, Attempt: t.Attempts}
+	tr = &taskRun{task: t, started: time.Now()}
 	h := r.opts.Registry[t.Type]
 	timeout := t.Timeout
 	if timeout == 0 {
@@ -58,29 +61,33 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, keep b
 	ev := &taskEvents{id: t.ID, worker: r.opts.Worker, attempt: t.Attempts, writes: r.writes}
 	result, err := safeRun(runCtx, h, t.Input, ev)
 	out.Result = result
+	tr.took = time.Since(tr.started)
 
 	switch cause := context.Cause(runCtx); {
 	case errors.Is(cause, errLeaseLost):
 		r.settle([]int64{t.ID}, map[int64]int{t.ID: t.Attempts})
-		return out, false
+		r.logLost(t, tr.took, "while it ran")
+		return out, tr, false
 	case errors.Is(cause, errShutdown):
-		r.writes <- write{release: t.ID, attempt: t.Attempts}
-		return out, false
+		r.writes <- write{release: t.ID, attempt: t.Attempts, run: tr}
+		return out, tr, false
 	case errors.Is(cause, errCancelled):
 		out.Status, out.Error = db.StatusCancelled, "cancelled while running"
-		return out, true
+		return out, tr, true
 	case runCtx.Err() != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
 		err = cause // a timeout is worth another attempt, if there is one
+		tr.timeout = timeout
 	case err == nil:
 		out.Status = db.StatusCompleted
-		return out, true
+		return out, tr, true
 	}
 	out.Status, out.Error = db.StatusFailed, err.Error()
 	if t.Attempts < t.MaxAttempts && isRetryable(err) {
 		out.Status = db.StatusPending
-		out.RunAfter = time.Now().Add(r.opts.Backoff(t.Attempts))
+		tr.retryIn = r.opts.Backoff(t.Attempts)
+		out.RunAfter = time.Now().Add(tr.retryIn)
 	}
-	return out, true
+	return out, tr, true
 }
 
 // isRetryable reports whether a failed attempt may be tried again. Every

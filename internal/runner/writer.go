@@ -3,19 +3,21 @@ package runner
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/opsctl/opsctl/internal/db"
 )
 
 // write is one pending store write: an event, an outcome, or a release
-// (of task release, claimed as attempt).
+// (of task release, claimed as attempt). run, for an outcome or a release,
+// is what its log line needs.
 type write struct {
 	event   *db.NewEvent
 	outcome *db.Outcome
 	release int64
 	attempt int
+	run     *taskRun
 }
 
 // taskEvents is the Events a handler gets; it queues events for the
@@ -83,10 +85,10 @@ func (r *Runner) flushRetrying(ctx context.Context, batch []write) error {
 	delay := flushRetryDelay
 	var err error
 	for try := 1; try <= flushRetries; try++ {
-		if err = r.flush(ctx, batch); err == nil {
+		if err = r.flush(ctx, &batch); err == nil {
 			return nil
 		}
-		fmt.Fprintf(r.opts.Log, "opsctl: write results (try %d of %d): %v\n", try, flushRetries, err)
+		r.logf(slog.LevelWarn, "write results (try %d of %d): %v", try, flushRetries, err)
 		if try < flushRetries {
 			time.Sleep(delay)
 			delay *= 2
@@ -102,12 +104,12 @@ func (r *Runner) flushRetrying(ctx context.Context, batch []write) error {
 		r.giveUp(batch)
 		return err
 	}
-	if rerr := r.flush(ctx, rest); rerr != nil {
-		fmt.Fprintf(r.opts.Log, "opsctl: write results without their events: %v\n", rerr)
+	if rerr := r.flush(ctx, &rest); rerr != nil {
+		r.logf(slog.LevelError, "write results without their events: %v", rerr)
 		r.giveUp(batch)
 		return err
 	}
-	fmt.Fprintf(r.opts.Log, "opsctl: dropped %d event(s) that could not be written; outcomes are stored\n", len(batch)-len(rest))
+	r.logf(slog.LevelWarn, "dropped %d event(s) that could not be written; outcomes are stored", len(batch)-len(rest))
 	return nil
 }
 
@@ -137,47 +139,73 @@ func settled(batch []write) ([]int64, map[int64]int) {
 	return ids, attempts
 }
 
-func (r *Runner) flush(ctx context.Context, batch []write) error {
+// flush writes one batch: events and outcomes in one transaction, then
+// releases. Once outcomes are stored it logs each task's end and calls
+// OnFinish, both only for outcomes that were not found lost, and leaves in
+// *batch only what is still to be written (the releases), so that a retry
+// after a failed release does not store the outcomes again (and find them
+// lost, as they are no longer running).
+func (r *Runner) flush(ctx context.Context, batch *[]write) error {
 	var evs []db.NewEvent
 	var outs []db.Outcome
-	var releases []int64
-	for _, w := range batch {
+	var outWrites, releaseWrites []write
+	for _, w := range *batch {
 		switch {
 		case w.event != nil:
 			evs = append(evs, *w.event)
 		case w.outcome != nil:
 			outs = append(outs, *w.outcome)
+			outWrites = append(outWrites, w)
 		default:
-			releases = append(releases, w.release)
+			releaseWrites = append(releaseWrites, w)
 		}
 	}
-	fr, err := r.opts.Store.Finish(ctx, evs, outs)
-	if err != nil {
-		return err
-	}
-	for _, id := range fr.Lost {
-		fmt.Fprintf(r.opts.Log, "opsctl: task %d: lease lost before its outcome was stored; another runner has it\n", id)
-	}
-	if fr.DroppedEvents > 0 {
-		fmt.Fprintf(r.opts.Log, "opsctl: dropped %d event(s) of tasks this runner no longer holds or that were pruned\n", fr.DroppedEvents)
-	}
-	if len(releases) > 0 {
-		if err := r.opts.Store.Release(ctx, r.opts.Worker, releases); err != nil {
+	if len(evs) > 0 || len(outs) > 0 {
+		fr, err := r.opts.Store.Finish(ctx, evs, outs)
+		if err != nil {
 			return err
 		}
-	}
-	ids, attempts := settled(batch)
-	r.settle(ids, attempts)
-	if r.opts.OnFinish != nil {
-		lostSet := map[int64]bool{}
+		*batch = releaseWrites
+		lost := map[int64]bool{}
 		for _, id := range fr.Lost {
-			lostSet[id] = true
+			lost[id] = true
 		}
-		for _, o := range outs {
-			if !lostSet[o.ID] {
+		if fr.DroppedEvents > 0 {
+			r.logf(slog.LevelWarn, "dropped %d event(s) of tasks this runner no longer holds or that were pruned", fr.DroppedEvents)
+		}
+		ids, attempts := settled(outWrites)
+		r.settle(ids, attempts)
+		for _, w := range outWrites {
+			o := *w.outcome
+			if lost[o.ID] {
+				t, took := db.Task{ID: o.ID, Attempts: o.Attempt}, time.Duration(0)
+				if w.run != nil {
+					t, took = w.run.task, w.run.took
+				}
+				r.logLost(t, took, "before its outcome was stored")
+				continue
+			}
+			r.logEnded(w.run, o)
+			if r.opts.OnFinish != nil {
 				r.opts.OnFinish(o)
 			}
 		}
+	}
+	if len(releaseWrites) == 0 {
+		return nil
+	}
+	releases := make([]int64, len(releaseWrites))
+	for i, w := range releaseWrites {
+		releases[i] = w.release
+	}
+	if err := r.opts.Store.Release(ctx, r.opts.Worker, releases); err != nil {
+		return err
+	}
+	*batch = nil
+	ids, attempts := settled(releaseWrites)
+	r.settle(ids, attempts)
+	for _, w := range releaseWrites {
+		r.logReleased(w.run)
 	}
 	return nil
 }
