@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -66,22 +67,37 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 	if now == nil {
 		now = time.Now
 	}
+	readOnly := false
 	if opts.MustExist {
 		if err := existingFile(opts.Path); err != nil {
 			return nil, &UnavailableError{Path: opts.Path, Err: err}
 		}
+		// A user who may read the file but not write it can still look:
+		// the file is opened read-only, and a write is "read-only" (exit 6).
+		readOnly = unix.Access(opts.Path, unix.W_OK) != nil
 	} else if err := prepareFile(opts.Path); err != nil {
 		return nil, &UnavailableError{Path: opts.Path, Err: err}
 	}
 	s := &SQLite{path: opts.Path, now: now, migrations: ms}
+	conn := dsn(opts.Path)
+	if readOnly {
+		conn += "&mode=ro"
+		// A WAL file is read through its -shm index, which a reader that
+		// may not write cannot create. Without one, no process has the file
+		// open, and it is read as immutable (no locks, no -shm).
+		if _, err := os.Stat(opts.Path + "-shm"); errors.Is(err, os.ErrNotExist) {
+			conn += "&immutable=1"
+		}
+		opts.NoMigrate = true
+	}
 	var err error
-	if s.w, err = sql.Open("sqlite", dsn(opts.Path)); err != nil {
+	if s.w, err = sql.Open("sqlite", conn); err != nil {
 		return nil, &UnavailableError{Path: opts.Path, Err: err}
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxIdleTime(0)
-	if s.r, err = sql.Open("sqlite", dsn(opts.Path)); err != nil {
+	if s.r, err = sql.Open("sqlite", conn); err != nil {
 		s.w.Close()
 		return nil, &UnavailableError{Path: opts.Path, Err: err}
 	}
@@ -165,10 +181,14 @@ func (s *SQLite) init(ctx context.Context, opts Options) error {
 	// `migrate` (status, dry run) and refusing a database that needs
 	// migrating change nothing, not even the journal mode. `migrate`
 	// itself writes in the default journal mode; the next open switches.
+	pending := st.current() < len(s.migrations)
 	if opts.NoMigrate {
+		if opts.MustExist && pending {
+			// Read-only: an older schema cannot be brought up to date.
+			return &SchemaError{Path: s.path, Current: st.current(), Latest: len(s.migrations)}
+		}
 		return nil
 	}
-	pending := st.current() < len(s.migrations)
 	if pending && !st.empty && !opts.AutoMigrate {
 		return &SchemaError{Path: s.path, Current: st.current(), Latest: len(s.migrations), Disabled: true}
 	}
