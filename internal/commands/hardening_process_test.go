@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,4 +142,20 @@ func TestLongTransactionDoesNotRescueLiveTask(t *testing.T) {
 		require.NotContains(t, o.String(), "rescued", "runner a:\n%s", aOut.String())
 	}
 	require.Equal(t, 1, tk.Attempts, "runner a:\n%s", aOut.String())
+}
+
+// A runner started from a terminal gives its tasks no controlling
+// terminal: a task cannot open /dev/tty to type into the operator's shell
+// (TIOCSTI) or repaint the screen. script(1) gives the runner a terminal.
+func TestTaskHasNoControllingTerminal(t *testing.T) {
+	t.Parallel()
+	p := newProcEnv(t)
+	id := p.submit("--type", "exec", "--input", `{"shell":"if (: < /dev/tty) 2>/dev/null; then echo TTY-OPEN; else echo TTY-CLOSED; fi"}`)
+	cmd := exec.Command("script", "-qec", "opsctl run --once", "/dev/null")
+	cmd.Env, cmd.Dir = p.env, p.dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	logs := p.ok("logs", strconv.FormatInt(id, 10))
+	require.Contains(t, logs, "TTY-CLOSED")
+	require.NotContains(t, logs, "TTY-OPEN")
 }

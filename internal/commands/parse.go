@@ -127,14 +127,19 @@ func parseTimeout(flag, s string) (time.Duration, error) {
 
 // checkKey checks an idempotency key: at most maxKeyBytes of UTF-8 text
 // without control characters (it is printed in notes and tables).
-func checkKey(what, key string) error {
-	if len(key) > maxKeyBytes {
-		return fmt.Errorf("%s is %d bytes; the limit is %d bytes", what, len(key), maxKeyBytes)
+func checkKey(what, key string) error { return checkLabel(what, key) }
+
+// checkLabel checks a short text a person reads in tables and notes (a
+// key, a name, a queue): at most maxKeyBytes of UTF-8 without control
+// characters, so that it can neither repaint a terminal nor break a row.
+func checkLabel(what, s string) error {
+	if len(s) > maxKeyBytes {
+		return fmt.Errorf("%s is %d bytes; the limit is %d bytes", what, len(s), maxKeyBytes)
 	}
-	if !utf8.ValidString(key) {
+	if !utf8.ValidString(s) {
 		return fmt.Errorf("%s is not valid UTF-8", what)
 	}
-	for _, r := range key {
+	for _, r := range s {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%s contains a control character (%U)", what, r)
 		}

@@ -297,6 +297,11 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	if err := checkKey("--key", t.Key); err != nil {
 		return t, usageErr(err)
 	}
+	for _, l := range []struct{ what, s string }{{"--name", t.Name}, {"--queue", t.Queue}} {
+		if err := checkLabel(l.what, l.s); err != nil {
+			return t, usageErr(err)
+		}
+	}
 	if o.At != "" && o.In != "" {
 		return t, usageErrorf("give --at or --in, not both")
 	}

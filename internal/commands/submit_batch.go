@@ -106,6 +106,11 @@ func parseBatchLine(line []byte, f *Factory, cwd string) (db.NewTask, error) {
 	if err := checkKey(`"key"`, b.Key); err != nil {
 		return t, err
 	}
+	for _, l := range []struct{ what, s string }{{`"name"`, b.Name}, {`"queue"`, b.Queue}} {
+		if err := checkLabel(l.what, l.s); err != nil {
+			return t, err
+		}
+	}
 	input, err := parseObject(`"input"`, b.Input)
 	if err != nil {
 		return t, err

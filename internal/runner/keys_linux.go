@@ -24,9 +24,10 @@ func Undumpable() {
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 }
 
-// HideKeys re-executes this process (same pid, same arguments) without the
-// named variables in its initial environment block, which /proc/PID/environ
-// shows for the life of the process, whatever the process unsets later.
+// HideKeys re-executes this process (same pid, same arguments, same
+// executable) without the named variables in its initial environment block,
+// which /proc/PID/environ shows for the life of the process, whatever the
+// process unsets later.
 // Their values travel in an anonymous memory file that RestoreKeys reads
 // and closes at the start of the new image, which puts them back into the
 // process's own (Go) environment only. When none of the names is in the
@@ -64,7 +65,14 @@ func HideKeys(names []string) error {
 	}
 	// os.NewFile leaves the descriptor as it was made: without
 	// close-on-exec, so the new image inherits it.
-	err = syscall.Exec("/proc/self/exe", os.Args, append(keep, keysFDEnv+"="+strconv.Itoa(fd)))
+	// The executable by its path, not /proc/self/exe, so that the process
+	// keeps its name (ps, pgrep and top show "opsctl", not "exe").
+	exe, err := os.Executable()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("hide keys: %w", err)
+	}
+	err = syscall.Exec(exe, os.Args, append(keep, keysFDEnv+"="+strconv.Itoa(fd)))
 	f.Close()
 	return fmt.Errorf("hide keys: re-execute: %w", err)
 }

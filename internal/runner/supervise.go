@@ -51,7 +51,10 @@ func Supervise() int {
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A session of its own, not only a group: the command then has no
+	// controlling terminal, so a task cannot open /dev/tty to type into
+	// (TIOCSTI) or repaint the terminal of whoever started the runner.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := startLocked(cmd); err != nil {
 		// Said as a shell would: this line ends up in the task's error.
 		fmt.Fprintf(os.Stderr, "cannot run %s: %v\n", args[0], startReason(err))
