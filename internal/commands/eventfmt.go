@@ -69,6 +69,60 @@ func eventLine(e db.Event) string {
 	return e.Kind + " " + truncate(string(unescapeHTML(e.Data)), 200)
 }
 
+// eventHead is the first line of an event in logs: eventLine without the
+// text that eventBody prints whole under it.
+func eventHead(e db.Event) string {
+	var d map[string]any
+	_ = json.Unmarshal(e.Data, &d)
+	switch e.Kind {
+	case "model":
+		s := fmt.Sprintf("model step %v", d["step"])
+		if r, _ := d["stop_reason"].(string); r != "" {
+			s += " [" + r + "]"
+		}
+		return s
+	case "tool_result":
+		tag := "tool result"
+		if b, _ := d["is_error"].(bool); b {
+			tag = "tool error"
+		}
+		return fmt.Sprintf("%s %v id=%v", tag, d["name"], d["id"])
+	}
+	return eventLine(e)
+}
+
+// eventBody is what logs prints under an event's head line, indented: the
+// model's text whole (an answer is never cut), a tool's result as its
+// lines, at most maxBodyLines of them; "" for other events.
+func eventBody(e db.Event) string {
+	var d struct {
+		Text    string `json:"text"`
+		Content string `json:"content"`
+	}
+	_ = json.Unmarshal(e.Data, &d)
+	switch e.Kind {
+	case "model":
+		return strings.TrimRight(d.Text, "\n")
+	case "tool_result":
+		lines := strings.Split(strings.TrimRight(d.Content, "\n"), "\n")
+		if len(lines) > maxBodyLines {
+			more := len(lines) - maxBodyLines
+			lines = append(lines[:maxBodyLines], fmt.Sprintf("… %d more line(s): opsctl logs -o jsonl has them all", more))
+		}
+		return strings.Join(lines, "\n")
+	}
+	return ""
+}
+
+// maxBodyLines bounds a tool result in logs.
+const maxBodyLines = 40
+
+// indentBody indents every line of a body so that none can pass for an
+// event line.
+func indentBody(body string) string {
+	return "   " + strings.ReplaceAll(body, "\n", "\n   ")
+}
+
 // eventText is the "text" field of an output event.
 func eventText(e db.Event) string {
 	var d struct {

@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -90,12 +91,18 @@ func runLogs(ctx context.Context, o *LogsOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.Get(ctx, o.ID); err != nil {
+	task, err := s.Get(ctx, o.ID)
+	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(o.F.IO.Out)
 	defer w.Flush()
 	p := &eventPrinter{w: w, format: o.Output, tty: o.F.IO.OutTTY, color: o.F.IO.Color}
+	if o.Tail < 0 && o.Output != formatJSONL {
+		if err := p.prompt(task); err != nil {
+			return err
+		}
+	}
 	var after int64
 	if o.Tail >= 0 {
 		// The last N events; following goes on after the newest event,
@@ -190,6 +197,36 @@ type eventPrinter struct {
 	lineHead string
 }
 
+// prompt prints an agent task's system prompt and prompt first, as an
+// event line at its creation time: the log then reads as the whole
+// conversation.
+func (p *eventPrinter) prompt(t db.Task) error {
+	if t.Type != "agent" {
+		return nil
+	}
+	var in struct {
+		Prompt string `json:"prompt"`
+		System string `json:"system"`
+	}
+	if json.Unmarshal(t.Input, &in) != nil || in.Prompt == "" {
+		return nil
+	}
+	at := t.CreatedAt.UTC().Format(time.RFC3339)
+	line := ""
+	if in.System != "" {
+		line += eventMark + at + " system\n" + indentBody(strings.TrimRight(in.System, "\n")) + "\n"
+	}
+	line += eventMark + at + " prompt\n" + indentBody(strings.TrimRight(in.Prompt, "\n")) + "\n"
+	if p.tty {
+		line = sanitizeTerminal(line)
+		if p.color {
+			line = paint(ansiDim, line)
+		}
+	}
+	_, err := io.WriteString(p.w, line)
+	return err
+}
+
 // eventMark starts every event line.
 const eventMark = "-- "
 
@@ -209,7 +246,10 @@ func (p *eventPrinter) print(e db.Event) error {
 		_, err := io.WriteString(p.w, text)
 		return err
 	}
-	line := fmt.Sprintf("%s%s %s", eventMark, e.At.UTC().Format(time.RFC3339), eventLine(e))
+	line := fmt.Sprintf("%s%s %s", eventMark, e.At.UTC().Format(time.RFC3339), eventHead(e))
+	if body := eventBody(e); body != "" {
+		line += "\n" + indentBody(body)
+	}
 	if p.tty {
 		line = sanitizeTerminal(line)
 		if p.color {
