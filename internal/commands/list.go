@@ -13,7 +13,9 @@ import (
 
 // ListOptions are the flags of `opsctl list`.
 type ListOptions struct {
-	F        *Factory
+	F *Factory
+	// limitSet says --limit was given (it does not go with --all).
+	limitSet bool
 	Statuses []string
 	Types    []string
 	Queues   []string
@@ -61,6 +63,7 @@ attempts, started, finished, worker and error.`,
 	fl.StringVar(&opts.Since, "since", "", "only tasks created since a duration ago (1h, 7d) or a time")
 	fl.IntVarP(&opts.Limit, "limit", "L", 50, "at most this many tasks")
 	fl.BoolVarP(&opts.All, "all", "a", false, "no limit")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { opts.limitSet = cmd.Flags().Changed("limit") }
 	fl.StringVarP(&opts.Output, "output", "o", formatTable, "output format: table, wide, json, jsonl")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only ids, one per line")
 	fl.BoolVarP(&opts.Watch, "watch", "w", false, "redraw every 2s on a terminal until Ctrl-C")
@@ -81,6 +84,9 @@ func runList(ctx context.Context, o *ListOptions) error {
 	}
 	if o.Limit < 1 && !o.All {
 		return usageErrorf("--limit must be at least 1, got %d (use --all for no limit)", o.Limit)
+	}
+	if o.All && o.limitSet {
+		return usageErrorf("give --limit or --all (no limit), not both")
 	}
 	json := o.Output == formatJSON || o.Output == formatJSONL
 	if o.Quiet && json {
