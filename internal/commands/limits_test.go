@@ -120,8 +120,10 @@ func TestBatchLineLimits(t *testing.T) {
 	p.ok("migrate") // creates the database
 	// The longest line: a 1 MiB input and 64 KiB of the other fields.
 	input := []byte(`{"shell":"true"` + strings.Repeat(" ", mib-len(`{"shell":"true"}`)) + `}`)
-	name := strings.Repeat("n", 64*kib-len(`{"type":"exec","input":,"name":""}`))
-	longest := `{"type":"exec","input":` + string(input) + `,"name":"` + name + `"}`
+	// The other fields are short (a name is at most 256 bytes): JSON
+	// whitespace fills the rest of the line.
+	pad := strings.Repeat(" ", 64*kib-len(`{"type":"exec","input":,"name":"n"}`))
+	longest := `{"type":"exec","input":` + string(input) + `,"name":"n"` + pad + `}`
 	require.Len(t, longest, mib+64*kib)
 	require.Equal(t, "1\n", p.ok("submit", "-q", "--batch", p.writeFile("max.jsonl", []byte("\n"+longest+"\n"))))
 	require.Equal(t, "1\t1", p.taskCount())

@@ -331,7 +331,10 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		if r.opts.MaxTasks > 0 && r.claimedCount() >= r.opts.MaxTasks {
 			return nil
 		}
-		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 {
+		// Once mode ends when nothing was claimed and nothing is held: a
+		// finished task whose outcome is not stored yet may be a retry
+		// that is ready again the moment it is.
+		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 && len(r.leasedIDs()) == 0 {
 			return nil
 		}
 		if claimedNow > 0 && free-claimedNow > 0 {
