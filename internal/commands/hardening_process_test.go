@@ -1,8 +1,6 @@
 package commands_test
 
 import (
-	"context"
-	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite"
 )
 
 // A task reads its supervisor's and its runner's environment from /proc,
@@ -63,15 +60,9 @@ func TestDetachedDaemonNeitherHangsNorSurvives(t *testing.T) {
 func TestKilledRunnerTakesDetachedDaemon(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
-	pidFile := filepath.Join(p.dir, "daemon.pid")
 	p.submit("--type", "exec", "--input",
-		`{"shell":"setsid sh -c 'echo $$ > `+pidFile+`; exec sleep 3061' >/dev/null 2>&1 </dev/null & sleep 60"}`)
-	cmd, _ := p.startRunner()
-	pid := readPID(t, pidFile)
-	require.True(t, alive(pid))
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	cmd.Wait()
-	eventually(t, 10*time.Second, "daemon ended", func() bool { return !alive(pid) })
+		`{"shell":"setsid sh -c 'echo $$ > pid; exec sleep 3061' >/dev/null 2>&1 </dev/null & sleep 60"}`)
+	p.killRunnerExpectGone("the detached daemon to die with the runner")
 }
 
 // A runner paused (SIGSTOP) past its lease loses the task to another
@@ -122,17 +113,9 @@ func TestLongTransactionDoesNotRescueLiveTask(t *testing.T) {
 		others = append(others, out)
 	}
 
-	hold, err := sql.Open("sqlite", "file:"+filepath.Join(p.dir, "opsctl.db")+"?_pragma=busy_timeout(30000)")
-	require.NoError(t, err)
-	defer hold.Close()
-	conn, err := hold.Conn(context.Background())
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
-	require.NoError(t, err)
+	release := p.holdWriteLock()
 	time.Sleep(3 * time.Second)
-	_, err = conn.ExecContext(context.Background(), "COMMIT")
-	require.NoError(t, err)
+	release()
 
 	eventually(t, 30*time.Second, "task finished", func() bool { return p.show(id).Status == "completed" })
 	a.Process.Signal(syscall.SIGTERM)

@@ -3,6 +3,7 @@ package commands_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -200,4 +201,35 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
 		t.Fatalf("process did not exit within %s", limit)
 		return -1
 	}
+}
+
+// holdWriteLock takes the database's write lock from the test process, as
+// a long write transaction of another process would, until release.
+func (p *procEnv) holdWriteLock() (release func()) {
+	p.t.Helper()
+	hold, err := sql.Open("sqlite", "file:"+filepath.Join(p.dir, "opsctl.db")+"?_pragma=busy_timeout(30000)")
+	require.NoError(p.t, err)
+	conn, err := hold.Conn(context.Background())
+	require.NoError(p.t, err)
+	_, err = conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
+	require.NoError(p.t, err)
+	return func() {
+		_, err := conn.ExecContext(context.Background(), "COMMIT")
+		require.NoError(p.t, err)
+		conn.Close()
+		hold.Close()
+	}
+}
+
+// killRunnerExpectGone starts a runner, waits for its task to write the
+// pid of a process it started to the file "pid", kills the runner -9 and
+// expects that process to die with it.
+func (p *procEnv) killRunnerExpectGone(what string) {
+	p.t.Helper()
+	r, _ := p.startRunner("--workers", "1")
+	pid := readPID(p.t, filepath.Join(p.dir, "pid"))
+	require.True(p.t, alive(pid))
+	require.NoError(p.t, r.Process.Signal(syscall.SIGKILL))
+	r.Wait()
+	eventually(p.t, 10*time.Second, what, func() bool { return !alive(pid) })
 }

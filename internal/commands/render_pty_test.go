@@ -335,9 +335,10 @@ func TestLogsMarksOnTerminal(t *testing.T) {
 // from the terminal (TIOCGWINSZ), not from a test's IOStreams.
 func TestRenderUnderRealPTY(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("script(1) is not installed")
-	}
+	// script(1) comes with util-linux (Debian's bsdutils, an essential
+	// package): a machine without it cannot run this suite.
+	_, err := exec.LookPath("script")
+	require.NoError(t, err, "script(1) is needed")
 	w := newTermWorld(t)
 	w.fill()
 	env := os.Environ()

@@ -344,11 +344,7 @@ func TestKilledRunnerTakesBackgroundChildren(t *testing.T) {
 	t.Parallel()
 	p := newProcEnv(t)
 	p.submit("--", "sh", "-c", "sleep 60 & echo $! > pid; sleep 60")
-	r, _ := p.startRunner("--workers", "1")
-	pid := readPID(t, filepath.Join(p.dir, "pid"))
-	require.NoError(t, r.Process.Signal(syscall.SIGKILL))
-	r.Wait()
-	eventually(t, 10*time.Second, "the background child to die with the runner", func() bool { return !alive(pid) })
+	p.killRunnerExpectGone("the background child to die with the runner")
 }
 
 // A runner that is PID 1 (a container without an init) runs exec tasks.
