@@ -93,13 +93,11 @@ func completeQueues(f *Factory) cobra.CompletionFunc {
 	}
 }
 
-// providerNames are the provider presets, in the order help lists them.
-var providerNames = []string{"openai", "anthropic", "openrouter", "ollama", "gemini"}
-
-// completeProviders offers the provider presets llm knows.
+// completeProviders offers the provider presets llm knows, in the order
+// help lists them.
 func completeProviders(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	var out []string
-	for _, name := range providerNames {
+	for _, name := range []string{"openai", "anthropic", "openrouter", "ollama", "gemini"} {
 		if _, _, _, ok := llm.Preset(name); ok {
 			out = append(out, name)
 		}

@@ -46,9 +46,11 @@ func (f *Factory) hideKeys() error {
 	if f.HideKeys == nil {
 		return nil
 	}
-	c, err := f.Config()
+	// Loaded here without Config's warnings: the process may re-execute,
+	// and the new image loads the config again and gives them once.
+	c, err := config.Load(config.Options{File: f.configFile, Flags: f.flags, Getenv: f.Getenv})
 	if err != nil {
-		return err
+		return usageErr(err)
 	}
 	names := append(llm.KeyEnvs(), c.Agent.RedactEnv...)
 	if c.Agent.APIKeyEnv != "" {

@@ -23,7 +23,7 @@ func TestAgentHelpListsEveryField(t *testing.T) {
 		require.Regexp(t, `(?m)^  `+regexp.QuoteMeta(name)+` {2,}\S`, agentHelp, "help agent lacks %q", name)
 	}
 	byField := map[string]string{}
-	for _, a := range agentFlags {
+	for _, a := range agentFlags() {
 		byField[a.field] = a.flag
 	}
 	byField["prompt"] = "prompt"

@@ -88,6 +88,10 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if o.MaxTasks < 0 {
 		return usageErrorf("--max-tasks must not be negative")
 	}
+	// First, before anything is printed: it may re-execute the process.
+	if err := o.F.hideKeys(); err != nil {
+		return err
+	}
 	c, err := o.F.Config()
 	if err != nil {
 		return err
@@ -95,9 +99,6 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	o.LogFormat = c.Runner.LogFormat
 	if !validLogFormat(o.LogFormat) {
 		return usageErrorf("--log-format must be %s, not %q", strings.Join(runner.LogFormats(), " or "), o.LogFormat)
-	}
-	if err := o.F.hideKeys(); err != nil {
-		return err
 	}
 	s, err := o.F.Store(ctx)
 	if err != nil {

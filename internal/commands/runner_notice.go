@@ -20,20 +20,18 @@ type runnerNotice struct {
 	s   db.Store
 	now func() time.Time
 	// after is how far into the wait the first look is; every is how
-	// often it looks again; recent is how new a runner's heartbeat must
-	// be for the runner to count.
-	after, every, recent time.Duration
+	// often it looks again.
+	after, every time.Duration
 
 	next time.Time
 	said bool
 }
 
-// The defaults of runnerNotice: ten seconds into a wait, a runner that has
-// not beaten for a minute (it beats every few seconds) is not there.
+// The defaults of runnerNotice: ten seconds into a wait, then every ten
+// seconds. A runner counts as there as `status` says (db.RunnerInfo.Live).
 const (
-	runnerNoticeAfter  = 10 * time.Second
-	runnerNoticeEvery  = 10 * time.Second
-	runnerNoticeRecent = time.Minute
+	runnerNoticeAfter = 10 * time.Second
+	runnerNoticeEvery = 10 * time.Second
 )
 
 // newRunnerNotice starts the clock of a wait's runner notice.
@@ -43,12 +41,12 @@ func newRunnerNotice(f *Factory, s db.Store) *runnerNotice {
 		now = time.Now
 	}
 	return &runnerNotice{s: s, now: now, after: runnerNoticeAfter, every: runnerNoticeEvery,
-		recent: runnerNoticeRecent, next: now().Add(runnerNoticeAfter)}
+		next: now().Add(runnerNoticeAfter)}
 }
 
 // check returns the notice the first time it is due: some waited task is
-// pending (waiting), it is time to look, and no runner has beaten within
-// recent. Otherwise, and ever after the notice was given, it returns "".
+// pending (waiting), it is time to look, and no runner is live (as status
+// counts them: db.RunnerInfo.Live). Otherwise, and ever after the notice was given, it returns "".
 // Looking costs one read of the small runners table, at most every
 // n.every; a failed read says nothing.
 func (n *runnerNotice) check(ctx context.Context, waiting bool) string {
@@ -66,12 +64,12 @@ func (n *runnerNotice) check(ctx context.Context, waiting bool) string {
 	}
 	var last time.Time
 	for _, r := range rs {
+		if r.Live(now) {
+			return ""
+		}
 		if r.HeartbeatAt.After(last) {
 			last = r.HeartbeatAt
 		}
-	}
-	if len(rs) > 0 && now.Sub(last) < n.recent {
-		return ""
 	}
 	n.said = true
 	if len(rs) == 0 {

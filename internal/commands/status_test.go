@@ -129,8 +129,8 @@ func TestRunnerNotice(t *testing.T) {
 	w.clock.Add(time.Hour)
 	require.Empty(t, n.check(ctx, true), "said once")
 
-	// A runner that beat 30s ago is alive; one silent for a minute and
-	// more is not.
+	// A runner that beat 30s ago is alive; one silent longer than
+	// db.RunnerGoneAfter is not.
 	require.NoError(t, s.RegisterRunner(ctx, db.RunnerInfo{ID: "h:1:a", Host: "h", PID: 1, Workers: 1}))
 	w.clock.Add(30 * time.Second)
 	n = newRunnerNotice(f, s)

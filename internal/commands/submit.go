@@ -65,9 +65,11 @@ type SubmitOptions struct {
 
 // agentFlags are the flags that fill an agent task's input, besides
 // --prompt, with the input field each sets.
-var agentFlags = []struct{ flag, field string }{
-	{"model", "model"}, {"provider", "provider"}, {"system", "system"}, {"base-url", "base_url"},
-	{"tool", "tools"}, {"mcp", "mcp_servers"}, {"max-steps", "max_steps"}, {"max-tokens", "max_tokens"},
+func agentFlags() []struct{ flag, field string } {
+	return []struct{ flag, field string }{
+		{"model", "model"}, {"provider", "provider"}, {"system", "system"}, {"base-url", "base_url"},
+		{"tool", "tools"}, {"mcp", "mcp_servers"}, {"max-steps", "max_steps"}, {"max-tokens", "max_tokens"},
+	}
 }
 
 func newSubmitCmd(f *Factory, runF func(context.Context, *SubmitOptions) error) *cobra.Command {
@@ -202,7 +204,7 @@ func (o *SubmitOptions) changed(name string) bool {
 
 // agentFlagGiven names the first agent flag given (besides --prompt), or "".
 func (o *SubmitOptions) agentFlagGiven() string {
-	for _, a := range agentFlags {
+	for _, a := range agentFlags() {
 		if o.changed(a.flag) {
 			return "--" + a.flag
 		}
@@ -396,7 +398,7 @@ func (o *SubmitOptions) applyAgentFlags(in *jsonObject) {
 		"model": o.Model, "provider": o.Provider, "system": o.System, "base-url": o.BaseURL,
 		"tool": nonNil(o.Tools), "mcp": nonNil(o.MCP), "max-steps": o.MaxSteps, "max-tokens": o.MaxTokens,
 	}
-	for _, a := range agentFlags {
+	for _, a := range agentFlags() {
 		if o.changed(a.flag) {
 			in.set(a.field, vals[a.flag])
 		}

@@ -73,11 +73,11 @@ func runTools(ctx context.Context, o *ToolsOptions) error {
 	if err := checkFormat(o.Output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	c, err := o.F.Config()
-	if err != nil {
+	if err := o.F.hideKeys(); err != nil {
 		return err
 	}
-	if err := o.F.hideKeys(); err != nil {
+	c, err := o.F.Config()
+	if err != nil {
 		return err
 	}
 	var list []toolJSON

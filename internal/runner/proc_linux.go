@@ -49,14 +49,18 @@ func killDescendants() {
 		for _, pid := range childrenOf(self) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		switch {
-		case err == syscall.ECHILD:
-			return
-		case err == nil && pid == 0:
-			time.Sleep(2 * time.Millisecond)
+		// Reap every child that has exited before scanning /proc again.
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.ECHILD {
+				return
+			}
+			if err != nil || pid == 0 {
+				break
+			}
 		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -334,7 +334,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		// Once mode ends when nothing was claimed and nothing is held: a
 		// finished task whose outcome is not stored yet may be a retry
 		// that is ready again the moment it is.
-		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 && len(r.leasedIDs()) == 0 {
+		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 && r.leasedCount() == 0 {
 			return nil
 		}
 		if claimedNow > 0 && free-claimedNow > 0 {
@@ -400,6 +400,13 @@ func (r *Runner) cancelTasks(ids []int64, cause error) {
 			ru.cancel(cause)
 		}
 	}
+}
+
+// leasedCount is how many tasks this runner holds leases of.
+func (r *Runner) leasedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.leased)
 }
 
 // leasedIDs lists the tasks whose leases this runner renews.
