@@ -138,7 +138,7 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		return err
 	}
 	path := o.DB
-	var s *db.SQLite
+	var s db.Backend
 	var err error
 	if path == "" {
 		dir, err := os.MkdirTemp("", "opsctl-bench-")
@@ -153,7 +153,7 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		}
 		defer s.Close()
 	} else {
-		if s, err = o.F.openSQLite(ctx, false); err != nil {
+		if s, err = o.F.openDB(ctx, db.Options{}); err != nil {
 			return err
 		}
 		defer s.Close()

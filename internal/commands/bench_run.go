@@ -19,7 +19,7 @@ import (
 // bench is one run of `opsctl bench`.
 type bench struct {
 	o     *BenchOptions
-	s     *db.SQLite
+	s     db.Backend
 	path  string
 	typ   string
 	input json.RawMessage

@@ -3,7 +3,6 @@ package commands
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -34,16 +33,9 @@ func fixedCompletion(vals ...string) cobra.CompletionFunc {
 func completeTaskIDs(f *Factory, statuses ...db.Status) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		// Pressing TAB must not create, migrate or back up a database.
-		c, err := f.Config()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError | cobra.ShellCompDirectiveNoFileComp
-		}
-		if _, err := os.Stat(c.DB); err != nil {
+		s, err := f.peekDB(cmd.Context())
+		if s == nil || err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		s, err := f.openSQLite(cmd.Context(), true)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError | cobra.ShellCompDirectiveNoFileComp
 		}
 		defer s.Close()
 		ts, err := s.List(cmd.Context(), db.Filter{Statuses: statuses, Limit: 100})
@@ -67,15 +59,8 @@ func completeTaskIDs(f *Factory, statuses ...db.Status) cobra.CompletionFunc {
 func completeQueues(f *Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		queues := []string{"default"}
-		c, err := f.Config()
-		if err != nil {
-			return queues, cobra.ShellCompDirectiveNoFileComp
-		}
-		if _, err := os.Stat(c.DB); err != nil {
-			return queues, cobra.ShellCompDirectiveNoFileComp
-		}
-		s, err := f.openSQLite(cmd.Context(), true)
-		if err != nil {
+		s, err := f.peekDB(cmd.Context())
+		if s == nil || err != nil {
 			return queues, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer s.Close()

@@ -53,11 +53,14 @@ func exitCode(err error) int {
 	var ee *exitError
 	var se *db.SchemaError
 	var ue *db.UnavailableError
+	var te *db.TargetError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &te):
+		return ExitUsage
 	case errors.Is(err, db.ErrNotFound):
 		return ExitNotFound
 	case errors.As(err, &se):

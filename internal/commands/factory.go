@@ -29,7 +29,7 @@ type Factory struct {
 	flags map[string]*pflag.Flag
 
 	cfg   *config.Config
-	store *db.SQLite
+	store db.Backend
 	// Exit ends the process at once (a second signal to a runner); nil
 	// means os.Exit.
 	Exit func(int)
@@ -97,7 +97,7 @@ func (f *Factory) Store(ctx context.Context) (db.Store, error) {
 	if f.store != nil {
 		return f.store, nil
 	}
-	s, err := f.openSQLite(ctx, false)
+	s, err := f.openDB(ctx, db.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -106,12 +106,13 @@ func (f *Factory) Store(ctx context.Context) (db.Store, error) {
 }
 
 // ReadStore opens the database for a command that only reads it: a
-// database that does not exist is an error (exit 6), not created.
+// database that does not exist (or holds no tables yet) is an error
+// (exit 6), not created.
 func (f *Factory) ReadStore(ctx context.Context) (db.Store, error) {
 	if f.store != nil {
 		return f.store, nil
 	}
-	s, err := f.openSQLiteWith(ctx, db.Options{MustExist: true})
+	s, err := f.openDB(ctx, db.Options{MustExist: true})
 	if err != nil {
 		return nil, err
 	}
@@ -119,24 +120,39 @@ func (f *Factory) ReadStore(ctx context.Context) (db.Store, error) {
 	return s, nil
 }
 
-// openSQLite opens the configured database; noMigrate leaves its schema alone.
-func (f *Factory) openSQLite(ctx context.Context, noMigrate bool) (*db.SQLite, error) {
-	return f.openSQLiteWith(ctx, db.Options{NoMigrate: noMigrate})
-}
-
-// openSQLiteWith opens the configured database with opts, whose path,
-// migration policy and clock come from the config and the factory.
-func (f *Factory) openSQLiteWith(ctx context.Context, opts db.Options) (*db.SQLite, error) {
+// openDB opens the configured database (a file or a postgres:// URL) with
+// opts, whose target, migration policy and clock come from the config and
+// the factory. It is where every command opens its database.
+func (f *Factory) openDB(ctx context.Context, opts db.Options) (db.Backend, error) {
 	c, err := f.Config()
 	if err != nil {
 		return nil, err
 	}
-	opts.Path, opts.AutoMigrate, opts.Now = c.DB, c.AutoMigrate, f.Now
-	s, err := db.OpenSQLite(ctx, opts)
+	opts.Path, opts.AutoMigrate, opts.PollOnly = c.DB, c.AutoMigrate, c.DBPollOnly
+	if opts.Now == nil {
+		opts.Now = f.Now
+	}
+	return db.Open(ctx, opts)
+}
+
+// peekDB opens the configured database only if it is there already, and
+// changes nothing in it (completions, migrate status): nil, nil when there
+// is no such file.
+func (f *Factory) peekDB(ctx context.Context) (db.Backend, error) {
+	c, err := f.Config()
 	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	t, err := db.ParseTarget(c.DB)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect == db.SQLiteDialect {
+		if _, err := os.Stat(t.Path); err != nil {
+			return nil, nil
+		}
+	}
+	return f.openDB(ctx, db.Options{NoMigrate: true})
 }
 
 // Close releases what the factory opened.

@@ -2,10 +2,7 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -54,20 +51,16 @@ A database written by a newer opsctl is refused and left untouched.`,
 // database file that does not exist yet is left uncreated: everything is
 // pending.
 func (o *MigrateOptions) statusOnly(ctx context.Context) (db.MigrationStatus, error) {
-	c, err := o.F.Config()
+	s, err := o.F.peekDB(ctx)
 	if err != nil {
 		return db.MigrationStatus{}, err
 	}
-	if _, err := os.Stat(c.DB); errors.Is(err, fs.ErrNotExist) {
+	if s == nil {
 		ms, err := db.Migrations()
 		if err != nil {
 			return db.MigrationStatus{}, err
 		}
 		return db.MigrationStatus{Latest: len(ms), Pending: ms}, nil
-	}
-	s, err := o.F.openSQLite(ctx, true)
-	if err != nil {
-		return db.MigrationStatus{}, err
 	}
 	defer s.Close()
 	return s.MigrationStatus(ctx)
@@ -87,7 +80,7 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		}
 		return nil
 	}
-	s, err := o.F.openSQLite(ctx, true)
+	s, err := o.F.openDB(ctx, db.Options{NoMigrate: true})
 	if err != nil {
 		return err
 	}
@@ -106,7 +99,9 @@ func runMigrate(ctx context.Context, o *MigrateOptions) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(o.F.IO.ErrOut, "backup written to %s\n", path)
+		if path != "" {
+			fmt.Fprintf(o.F.IO.ErrOut, "backup written to %s\n", path)
+		}
 	}
 	applied, err := s.Migrate(ctx, 0)
 	if err != nil {

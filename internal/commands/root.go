@@ -123,8 +123,10 @@ script or cron; run them with 'opsctl run'; follow them with 'opsctl logs -f'.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return cobraUsage(c, err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.configFile, "config", "", "config file (default $XDG_CONFIG_HOME/opsctl/config.yaml)")
-	pf.String("db", "", "database file (default $XDG_DATA_HOME/opsctl/opsctl.db; env OPSCTL_DB)")
+	pf.String("db", "", "database file or postgres:// URL (default $XDG_DATA_HOME/opsctl/opsctl.db; env OPSCTL_DB)")
 	f.bindFlag("db", pf.Lookup("db"))
+	pf.Bool("db-poll-only", false, "PostgreSQL: poll, never LISTEN (behind PgBouncer in transaction mode)")
+	f.bindFlag("db_poll_only", pf.Lookup("db-poll-only"))
 	root.SetVersionTemplate("opsctl {{.Version}}\n")
 
 	root.AddGroup(&cobra.Group{ID: "commands", Title: "Commands:"}, &cobra.Group{ID: "topics", Title: "Help topics:"})

@@ -144,8 +144,9 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	sig := watchSignals(ctx, o.F, r, s, log, runDone)
 	defer sig.stop()
 	if !o.Once {
-		log.Info(fmt.Sprintf("runner %s: %d workers on %s", r.Worker(), workers, c.DB),
-			"worker", r.Worker(), "workers", workers, "db", c.DB)
+		where := db.RedactLocation(c.DB)
+		log.Info(fmt.Sprintf("runner %s: %d workers on %s", r.Worker(), workers, where),
+			"worker", r.Worker(), "workers", workers, "db", where)
 		from := "no config file"
 		if c.File() != "" {
 			from = "from " + c.File()

@@ -16,13 +16,17 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/opsctl/opsctl/internal/agent"
+	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/mcp"
 )
 
 // Config is the effective configuration.
 type Config struct {
-	// DB is the SQLite database file.
+	// DB is the SQLite database file, or a postgres:// URL.
 	DB string `mapstructure:"db"`
+	// DBPollOnly turns PostgreSQL's LISTEN off: runners poll (PgBouncer in
+	// transaction mode passes no notifications).
+	DBPollOnly bool `mapstructure:"db_poll_only"`
 	// AutoMigrate brings an older database up to date (after a backup) on
 	// first use; when false, commands stop with exit 4 and ask for
 	// `opsctl migrate`.
@@ -75,7 +79,7 @@ const EnvPrefix = "OPSCTL"
 
 // Keys lists the scalar settings in display order.
 func Keys() []string {
-	return []string{"db", "auto_migrate", "runner.workers", "runner.lease", "runner.grace",
+	return []string{"db", "db_poll_only", "auto_migrate", "runner.workers", "runner.lease", "runner.grace",
 		"runner.poll", "runner.timeout", "runner.output_tail", "runner.log_format",
 		"agent.provider", "agent.model", "agent.base_url", "agent.api_key_env",
 		"agent.max_steps", "agent.max_tokens", "agent.timeout", "agent.memory_budget"}
@@ -84,6 +88,7 @@ func Keys() []string {
 func defaults(getenv func(string) string) map[string]any {
 	return map[string]any{
 		"db":                  DefaultDBPath(getenv),
+		"db_poll_only":        false,
 		"auto_migrate":        true,
 		"runner.workers":      0,
 		"runner.lease":        30 * time.Second,
@@ -296,7 +301,8 @@ type Setting struct {
 // Settings lists the effective values with their sources.
 func (c *Config) Settings() []Setting {
 	vals := map[string]string{
-		"db":                  c.DB,
+		"db":                  db.RedactLocation(c.DB),
+		"db_poll_only":        fmt.Sprint(c.DBPollOnly),
 		"auto_migrate":        fmt.Sprint(c.AutoMigrate),
 		"runner.workers":      fmt.Sprint(c.Runner.Workers),
 		"runner.lease":        c.Runner.Lease.String(),

@@ -144,15 +144,8 @@ func (s *SQLite) Renew(ctx context.Context, worker string, ids []int64, lease ti
 // worker and attempt (its lease expired and another runner rescued it)
 // changes nothing; its id is returned in Lost.
 func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (FinishResult, error) {
-	for _, o := range outs {
-		switch o.Status {
-		case StatusCompleted, StatusFailed, StatusCancelled, StatusPending:
-		default:
-			return FinishResult{}, &TransitionError{ID: o.ID, From: StatusRunning, To: o.Status}
-		}
-		if o.Attempt < 1 {
-			return FinishResult{}, fmt.Errorf("finish task %d: no attempt given", o.ID)
-		}
+	if err := checkOutcomes(outs); err != nil {
+		return FinishResult{}, err
 	}
 	finish, done, err := s.stmts.get(ctx, s.w, `UPDATE tasks SET status = ?, result = ?, error = ?,
 		run_after = ?, scheduled = ?, finished_at = ?, lease_worker = NULL, lease_expires_at = NULL,
@@ -178,6 +171,9 @@ func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (Fi
 		cs := make([]statusChange, 0, len(outs))
 		for _, o := range outs {
 			runAfter, finished := ms(o.RunAfter), any(ms(now))
+			if o.RunAfter.IsZero() {
+				runAfter = ms(now.Add(o.RetryIn))
+			}
 			if o.Status == StatusPending {
 				finished = nil
 			} else {

@@ -10,7 +10,7 @@ import (
 	"strconv"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var embeddedMigrations embed.FS
 
 // Migration is one numbered schema change.
@@ -22,9 +22,23 @@ type Migration struct {
 
 var migrationName = regexp.MustCompile(`^(\d+)_([a-z0-9_]+)\.sql$`)
 
-// Migrations returns the migrations built into this binary.
-func Migrations() ([]Migration, error) {
-	sub, err := fs.Sub(embeddedMigrations, "migrations")
+// Migrations returns the SQLite migrations built into this binary.
+func Migrations() ([]Migration, error) { return DialectMigrations(SQLiteDialect) }
+
+// Dialect names a SQL dialect: each has its own numbered migrations, with
+// the same versions and names (TestDialectsMatch checks it).
+type Dialect string
+
+// The dialects.
+const (
+	SQLiteDialect   Dialect = "sqlite"
+	PostgresDialect Dialect = "postgres"
+)
+
+// DialectMigrations returns the migrations of one dialect built into this
+// binary.
+func DialectMigrations(d Dialect) ([]Migration, error) {
+	sub, err := fs.Sub(embeddedMigrations, "migrations/"+string(d))
 	if err != nil {
 		return nil, err
 	}

@@ -34,8 +34,12 @@ type Options struct {
 	// Migrations replaces the built-in migrations (tests build old fixtures
 	// with a prefix of them).
 	Migrations []Migration
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now (SQLite) or the server's clock
+	// (PostgreSQL).
 	Now func() time.Time
+	// PollOnly turns PostgreSQL's LISTEN off: runners poll (PgBouncer in
+	// transaction mode passes no notifications).
+	PollOnly bool
 }
 
 // SQLite is the Store on one SQLite file. Writes go through a single
@@ -209,6 +213,12 @@ func (s *SQLite) init(ctx context.Context, opts Options) error {
 
 // Path is the database file.
 func (s *SQLite) Path() string { return s.path }
+
+// Location is the database file.
+func (s *SQLite) Location() string { return s.path }
+
+// Dialect is SQLiteDialect.
+func (s *SQLite) Dialect() Dialect { return SQLiteDialect }
 
 // Close closes both connection pools.
 func (s *SQLite) Close() error {

@@ -148,9 +148,13 @@ type Outcome struct {
 	Attempt int
 	// Status is completed, failed or cancelled; or pending for a retry
 	// (RunAfter then says when), which keeps the attempt counted.
-	Status   Status
-	Result   json.RawMessage
-	Error    string
+	Status Status
+	Result json.RawMessage
+	Error  string
+	// RetryIn, for a retry, is how long after the outcome is stored the
+	// task runs again, by the database's clock (runners' clocks differ).
+	// RunAfter, if set, says it as a time instead.
+	RetryIn  time.Duration
 	RunAfter time.Time
 }
 

@@ -281,6 +281,16 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 	types := r.opts.Registry.Types()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// A store that can tell when tasks are submitted (PostgreSQL's
+	// LISTEN) wakes the loop at once; the poll stays, for tasks that
+	// become due by time and for notifications a lost connection missed.
+	var wake <-chan struct{}
+	if w, ok := r.opts.Store.(db.Waker); ok {
+		var err error
+		if wake, err = w.Wake(ctx); err != nil {
+			r.logf(slog.LevelWarn, "no wake-ups from the database, polling every %s: %v", r.opts.Poll, err)
+		}
+	}
 	busy := false // the last claim found tasks
 	for {
 		if time.Since(lastRescue) >= rescueEvery {
@@ -346,6 +356,10 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 			return nil
 		case <-r.slot:
 		case <-timer.C:
+		case _, ok := <-wake:
+			if !ok {
+				wake = nil
+			}
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, tr *ta
 	if t.Attempts < t.MaxAttempts && isRetryable(err) {
 		out.Status = db.StatusPending
 		tr.retryIn = r.opts.Backoff(t.Attempts)
-		out.RunAfter = time.Now().Add(tr.retryIn)
+		out.RetryIn = tr.retryIn
 	}
 	return out, tr, true
 }

@@ -27,3 +27,15 @@ func Open(t testing.TB, opts db.Options) *db.SQLite {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// OpenBackend opens the database opts.Path names (a file or a postgres://
+// URL) and closes it when the test ends.
+func OpenBackend(t testing.TB, opts db.Options) db.Backend {
+	t.Helper()
+	s, err := db.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
