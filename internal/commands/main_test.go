@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(withPostgres{m}, map[string]func(){
 		"opsctl": func() { os.Exit(commands.Main()) },
 		// Script helpers, in testhelpers_test.go.
 		"exitcode":       func() { os.Exit(exitcodeMain()) },
