@@ -15,9 +15,10 @@ import (
 
 // PoolSize is how many server connections a process's pool holds at most,
 // whatever its number of workers: a task holds no connection while it runs,
-// only the runner's short claims and writes do. A runner also holds one
-// connection of its own for LISTEN.
-const PoolSize = 6
+// only the runner's short claims and writes do (its claim loop, writer,
+// heartbeat and cancel check use one each at most). A runner also holds one
+// connection of its own for LISTEN: 6 in all.
+const PoolSize = 5
 
 // Postgres is the Store on a PostgreSQL database, for runners on many
 // hosts sharing one queue. Every time it stores comes from the server's
