@@ -152,7 +152,18 @@ func (f *Factory) peekDB(ctx context.Context) (db.Backend, error) {
 			return nil, nil
 		}
 	}
-	return f.openDB(ctx, db.Options{NoMigrate: true})
+	s, err := f.openDB(ctx, db.Options{NoMigrate: true})
+	if err != nil || t.Dialect == db.SQLiteDialect {
+		return s, err
+	}
+	// A PostgreSQL database opsctl never wrote is there, but empty: as
+	// good as no file.
+	st, err := s.MigrationStatus(ctx)
+	if err != nil || st.Current == 0 {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close releases what the factory opened.

@@ -23,21 +23,33 @@ import (
 type procEnv struct {
 	t   *testing.T
 	dir string
+	db  string // OPSCTL_DB: a file path or a postgres:// URL
 	env []string
 }
 
+// newProcEnv is a procEnv on a SQLite file in its work dir.
 func newProcEnv(t *testing.T) *procEnv {
 	t.Helper()
+	return newProcEnvDB(t, "")
+}
+
+// newProcEnvDB is a procEnv on the database db (a postgres:// URL), or on
+// a SQLite file in its work dir when db is "".
+func newProcEnvDB(t *testing.T, db string) *procEnv {
+	t.Helper()
 	dir := t.TempDir()
+	if db == "" {
+		db = filepath.Join(dir, "opsctl.db")
+	}
 	env := append(os.Environ(),
-		"OPSCTL_DB="+filepath.Join(dir, "opsctl.db"),
+		"OPSCTL_DB="+db,
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"NO_COLOR=1",
 		// Race-enabled binaries otherwise sleep a second at exit; each
 		// exec task's supervisor is one.
 		"GORACE=atexit_sleep_ms=0",
 	)
-	return &procEnv{t: t, dir: dir, env: env}
+	return &procEnv{t: t, dir: dir, db: db, env: env}
 }
 
 // command builds an opsctl process (the test binary, via PATH).

@@ -201,7 +201,7 @@ func (s *Postgres) init(ctx context.Context, opts Options) error {
 		return &UnavailableError{Path: s.loc, Err: errors.New("no opsctl tables in this database (nothing was ever submitted to it; check --db or OPSCTL_DB)")}
 	}
 	pending := st.current() < len(s.migrations)
-	if opts.NoMigrate || opts.MustExist {
+	if opts.NoMigrate {
 		if opts.MustExist && pending {
 			return &SchemaError{Path: s.loc, Current: st.current(), Latest: len(s.migrations)}
 		}

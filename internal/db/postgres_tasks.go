@@ -149,6 +149,9 @@ func (s *Postgres) Submit(ctx context.Context, t NewTask) (SubmitResult, error) 
 func (s *Postgres) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult, error) {
 	out := make([]SubmitResult, len(ts))
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockKeys(ctx, tx, ts); err != nil {
+			return err
+		}
 		start := 0
 		for i, t := range ts {
 			if t.Key == "" {
@@ -247,24 +250,58 @@ func (s *Postgres) insertOne(ctx context.Context, tx pgx.Tx, i int, t NewTask, o
 }
 
 // insertKeyed stores ts[i], whose key is set, unless a task holds the key.
+// The key is looked up first: an insert that meets a conflict has used up
+// an id already (sequences are not transactional), and a repeated submit
+// must leave the ids as they were. A submit of the same key by another
+// process at the same moment is caught by ON CONFLICT, and found by the
+// second look.
 func (s *Postgres) insertKeyed(ctx context.Context, tx pgx.Tx, i int, t NewTask, out []SubmitResult) error {
-	r := pgNewRow(t)
+	key := pgText(t.Key)
 	var id int64
-	err := tx.QueryRow(ctx, pgSQL(pgInsertKeyed), s.clock(), r.typ, r.name, r.queue, r.priority, r.input,
-		r.maxAttempts, r.runAfter, r.timeoutMS, pgText(t.Key)).Scan(&id)
-	if err == nil {
-		out[i] = SubmitResult{ID: id}
+	for try := 0; ; try++ {
+		err := tx.QueryRow(ctx, `SELECT id FROM tasks WHERE idempotency_key = $1`, key).Scan(&id)
+		if err == nil {
+			out[i] = SubmitResult{ID: id, Existed: true}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || try > 0 {
+			return &BatchError{Index: i, Err: err}
+		}
+		r := pgNewRow(t)
+		err = tx.QueryRow(ctx, pgSQL(pgInsertKeyed), s.clock(), r.typ, r.name, r.queue, r.priority, r.input,
+			r.maxAttempts, r.runAfter, r.timeoutMS, key).Scan(&id)
+		if err == nil {
+			out[i] = SubmitResult{ID: id}
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return &BatchError{Index: i, Err: err}
+		}
+	}
+}
+
+// lockKeys takes a transaction-scoped advisory lock per distinct key of
+// the batch, in one order for every process, before any row is written.
+// Batches that share keys then wait for each other instead of locking
+// the keys' index entries in their lines' orders, which could deadlock.
+func lockKeys(ctx context.Context, tx pgx.Tx, ts []NewTask) error {
+	var keys []string
+	for _, t := range ts {
+		if t.Key != "" {
+			keys = append(keys, pgText(t.Key))
+		}
+	}
+	if len(keys) < 2 {
 		return nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return &BatchError{Index: i, Err: err}
-	}
-	if err := tx.QueryRow(ctx, `SELECT id FROM tasks WHERE idempotency_key = $1`, pgText(t.Key)).Scan(&id); err != nil {
-		return &BatchError{Index: i, Err: err}
-	}
-	out[i] = SubmitResult{ID: id, Existed: true}
-	return nil
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+keyLockClass+`, h)
+		FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS x`, keys)
+	return err
 }
+
+// keyLockClass is the first key of the advisory locks lockKeys takes (the
+// two-key form, apart from the migration lock's one-key form).
+const keyLockClass = "1869640563" // "opsc"
 
 // Get returns one task.
 func (s *Postgres) Get(ctx context.Context, id int64) (Task, error) {
