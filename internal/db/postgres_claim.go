@@ -297,7 +297,7 @@ func (s *Postgres) Release(ctx context.Context, worker string, ids []int64) erro
 func (s *Postgres) Rescue(ctx context.Context, r RescueRequest) (int, error) {
 	var one int
 	err := s.pool.QueryRow(ctx, pgSQL(`SELECT 1 FROM tasks WHERE status = 'running' AND lease_expires_at < NOW
-		AND lease_worker <> $2 LIMIT 1`), s.clock(), r.Worker).Scan(&one)
+		AND lease_worker <> $2 ORDER BY lease_worker LIMIT 1`), s.clock(), r.Worker).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -349,8 +349,14 @@ func (s *Postgres) Ready(ctx context.Context, queues, types []string) (bool, err
 		cond += " AND " + c
 	}
 	var ready bool
-	err := s.pool.QueryRow(ctx, pgSQL(`SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND NOT scheduled`+cond+`)
-		OR EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND scheduled AND run_after <= NOW`+cond+`)`),
+	// Each probe is ordered as its index is: with statistics that lag a
+	// queue's churn (100k rows pending a minute ago), the planner would
+	// otherwise scan the table to find the first row.
+	// (EXISTS would drop the ORDER BY.)
+	err := s.pool.QueryRow(ctx, pgSQL(`SELECT (SELECT true FROM tasks WHERE status = 'pending' AND NOT scheduled`+cond+`
+			ORDER BY priority DESC, id LIMIT 1) IS NOT NULL
+		OR (SELECT true FROM tasks WHERE status = 'pending' AND scheduled AND run_after <= NOW`+cond+`
+			ORDER BY run_after LIMIT 1) IS NOT NULL`),
 		w.args...).Scan(&ready)
 	return ready, s.classify(err)
 }

@@ -306,7 +306,12 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 			}
 			lastRescue = time.Now()
 		}
-		free := r.opts.Workers - r.inFlight()
+		// A worker slot is free once its task's outcome is stored, not
+		// when its handler returns: claiming past outcomes not yet written
+		// let the held set grow without bound while writes lagged (50k
+		// tasks on PostgreSQL, whose every heartbeat then locked them all
+		// and held up the very writes that would free them).
+		free := r.opts.Workers - r.leasedCount()
 		if r.opts.MaxTasks > 0 {
 			free = min(free, r.opts.MaxTasks-r.claimedCount())
 		}
@@ -444,6 +449,10 @@ func (r *Runner) settle(ids []int64, attempts map[int64]int) {
 		if a, ok := attempts[id]; !ok || r.leased[id] == a {
 			delete(r.leased, id)
 		}
+	}
+	select {
+	case r.slot <- struct{}{}: // a slot may be free for a claim
+	default:
 	}
 }
 
