@@ -180,8 +180,11 @@ func newHelpTopic(name, short, long string) *cobra.Command {
 
 const environmentHelp = `opsctl reads these environment variables:
 
-  OPSCTL_DB            database file (flag --db wins; default
-                       $XDG_DATA_HOME/opsctl/opsctl.db)
+  OPSCTL_DB            database file or postgres:// URL (flag --db wins;
+                       default $XDG_DATA_HOME/opsctl/opsctl.db)
+  OPSCTL_DB_POLL_ONLY  true: PostgreSQL runners poll, never LISTEN (PgBouncer)
+  PGHOST, PGUSER, PGPASSWORD, ...
+                       PostgreSQL connection defaults, as psql reads them
   OPSCTL_AUTO_MIGRATE  false: do not upgrade an older database on first use
   OPSCTL_RUNNER_*      runner settings, e.g. OPSCTL_RUNNER_WORKERS, OPSCTL_RUNNER_LEASE
   OPSCTL_AGENT_*       agent defaults, e.g. OPSCTL_AGENT_PROVIDER, OPSCTL_AGENT_MODEL
