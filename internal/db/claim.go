@@ -78,13 +78,19 @@ func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	sortClaimed(ts)
+	return ts, nil
+}
+
+// sortClaimed puts claimed tasks in claim order: highest priority first,
+// then oldest.
+func sortClaimed(ts []Task) {
 	sort.Slice(ts, func(i, j int) bool {
 		if ts[i].Priority != ts[j].Priority {
 			return ts[i].Priority > ts[j].Priority
 		}
 		return ts[i].ID < ts[j].ID
 	})
-	return ts, nil
 }
 
 // promoteDue clears the scheduled mark of tasks that have become due,

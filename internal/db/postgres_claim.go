@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,12 +62,7 @@ func (s *Postgres) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(ts, func(i, j int) bool {
-		if ts[i].Priority != ts[j].Priority {
-			return ts[i].Priority > ts[j].Priority
-		}
-		return ts[i].ID < ts[j].ID
-	})
+	sortClaimed(ts)
 	return ts, nil
 }
 

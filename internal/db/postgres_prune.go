@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,14 +16,9 @@ import (
 // with the last of them. It returns how many tasks it deleted, also when it
 // fails or ctx ends part way.
 func (s *Postgres) Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error) {
-	statuses := f.Statuses
-	if len(statuses) == 0 {
-		statuses = []Status{StatusCompleted, StatusFailed, StatusCancelled}
-	}
-	for _, st := range statuses {
-		if !st.Finished() {
-			return 0, fmt.Errorf("prune: %s tasks are not finished", st)
-		}
+	statuses, err := f.statuses()
+	if err != nil {
+		return 0, err
 	}
 	names := make([]string, len(statuses))
 	for i, st := range statuses {

@@ -11,11 +11,7 @@ import (
 // RegisterRunner upserts the runner's row and forgets runners whose
 // heartbeat is older than RunnerForgetAfter, in one round trip.
 func (s *Postgres) RegisterRunner(ctx context.Context, r RunnerInfo) error {
-	queues := r.Queues
-	if queues == nil {
-		queues = []string{}
-	}
-	qs, err := json.Marshal(queues)
+	qs, err := r.queuesJSON()
 	if err != nil {
 		return err
 	}
@@ -31,7 +27,7 @@ func (s *Postgres) RegisterRunner(ctx context.Context, r RunnerInfo) error {
 		ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, workers = excluded.workers,
 			queues = excluded.queues, started_at = excluded.started_at,
 			heartbeat_at = excluded.heartbeat_at, version = excluded.version`),
-		s.clock(), pgText(r.ID), pgText(r.Host), r.PID, r.Workers, string(qs), started, pgText(r.Version))
+		s.clock(), pgText(r.ID), pgText(r.Host), r.PID, r.Workers, qs, started, pgText(r.Version))
 	return s.batch(ctx, b, nil)
 }
 

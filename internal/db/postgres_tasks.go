@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -381,11 +382,7 @@ func (s *Postgres) transition(ctx context.Context, id int64, from []Status, to S
 			}
 			return err
 		}
-		ok := false
-		for _, f := range from {
-			ok = ok || cur == f
-		}
-		if !ok {
+		if !slices.Contains(from, cur) {
 			return &TransitionError{ID: id, From: cur, To: to}
 		}
 		var err error

@@ -35,14 +35,9 @@ const pruneBatch = 1_000
 // writers get their turn. It returns how many tasks it deleted, also when
 // it fails or ctx ends part way.
 func (s *SQLite) Prune(ctx context.Context, f PruneFilter, dryRun bool) (int64, error) {
-	statuses := f.Statuses
-	if len(statuses) == 0 {
-		statuses = []Status{StatusCompleted, StatusFailed, StatusCancelled}
-	}
-	for _, st := range statuses {
-		if !st.Finished() {
-			return 0, fmt.Errorf("prune: %s tasks are not finished", st)
-		}
+	statuses, err := f.statuses()
+	if err != nil {
+		return 0, err
 	}
 	where, args := inList([]string{"finished_at < ?"}, []any{ms(f.FinishedBefore)}, "status", statuses)
 	// Clipped: each query appends its own arguments to a copy.
@@ -247,3 +242,17 @@ type pruneHook struct {
 }
 
 type pruneHookKey struct{}
+
+// statuses are the statuses f prunes (every finished one when it names
+// none); a status that is not final is refused.
+func (f PruneFilter) statuses() ([]Status, error) {
+	if len(f.Statuses) == 0 {
+		return []Status{StatusCompleted, StatusFailed, StatusCancelled}, nil
+	}
+	for _, st := range f.Statuses {
+		if !st.Finished() {
+			return nil, fmt.Errorf("prune: %s tasks are not finished", st)
+		}
+	}
+	return f.Statuses, nil
+}

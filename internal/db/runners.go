@@ -29,11 +29,7 @@ func (r RunnerInfo) Live(now time.Time) bool {
 // RegisterRunner upserts the runner's row and forgets runners whose
 // heartbeat is older than RunnerForgetAfter, in one short transaction.
 func (s *SQLite) RegisterRunner(ctx context.Context, r RunnerInfo) error {
-	queues := r.Queues
-	if queues == nil {
-		queues = []string{}
-	}
-	qs, err := json.Marshal(queues)
+	qs, err := r.queuesJSON()
 	if err != nil {
 		return err
 	}
@@ -52,7 +48,7 @@ func (s *SQLite) RegisterRunner(ctx context.Context, r RunnerInfo) error {
 			ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, workers = excluded.workers,
 				queues = excluded.queues, started_at = excluded.started_at,
 				heartbeat_at = excluded.heartbeat_at, version = excluded.version`,
-			r.ID, r.Host, r.PID, r.Workers, string(qs), ms(started), ms(now), r.Version)
+			r.ID, r.Host, r.PID, r.Workers, qs, ms(started), ms(now), r.Version)
 		return err
 	})
 }
@@ -133,4 +129,14 @@ func (s *SQLite) CountByQueue(ctx context.Context) ([]QueueCount, error) {
 		cs = append(cs, c)
 	}
 	return cs, s.classify(rows.Err())
+}
+
+// queuesJSON is the queues column: a JSON array, [] for every queue.
+func (r RunnerInfo) queuesJSON() (string, error) {
+	queues := r.Queues
+	if queues == nil {
+		queues = []string{}
+	}
+	b, err := json.Marshal(queues)
+	return string(b), err
 }

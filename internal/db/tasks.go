@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -373,11 +374,7 @@ func (s *SQLite) transition(ctx context.Context, id int64, from []Status, to Sta
 			}
 			return err
 		}
-		ok := false
-		for _, f := range from {
-			ok = ok || cur == f
-		}
-		if !ok {
+		if !slices.Contains(from, cur) {
 			return &TransitionError{ID: id, From: cur, To: to}
 		}
 		now := s.now()
