@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/opsctl/opsctl/internal/agent"
+	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/llm"
 	"github.com/opsctl/opsctl/internal/mcp"
 	"github.com/opsctl/opsctl/internal/runner"
@@ -31,7 +33,16 @@ func newExecHandler(f *Factory) (runner.Handler, error) {
 	// a command that prints its environment would otherwise write them into
 	// the task's events. A task that needs one names it in its own "env".
 	hidden := append([]string{c.Agent.APIKeyEnv}, c.Agent.RedactEnv...)
-	environ := func() []string { return llm.EnvWithoutKeys(os.Environ(), hidden...) }
+	// A task that runs opsctl reaches the runner's database, whether the
+	// runner was given it by flag, environment or config file.
+	hidden = append(hidden, "OPSCTL_DB")
+	where := c.DB
+	if t, err := db.ParseTarget(where); err == nil && t.Dialect == db.SQLiteDialect {
+		if abs, err := filepath.Abs(t.Path); err == nil {
+			where = abs // the task may run in another directory
+		}
+	}
+	environ := func() []string { return append(llm.EnvWithoutKeys(os.Environ(), hidden...), "OPSCTL_DB="+where) }
 	return &runner.Exec{OutputTail: c.Runner.OutputTail, Environ: environ}, nil
 }
 

@@ -102,7 +102,7 @@ func ParseTarget(v string) (Target, error) {
 	if err != nil {
 		return Target{}, &TargetError{Value: "(the URL given)", Err: fmt.Errorf("malformed URL: %v", unquoteURLError(err))}
 	}
-	t := Target{Dialect: PostgresDialect, Location: redactURL(v)}
+	t := Target{Dialect: PostgresDialect, Location: redactURL(v), url: v}
 	q := u.Query()
 	if q.Has(pollOnlyParam) {
 		switch q.Get(pollOnlyParam) {
@@ -113,9 +113,13 @@ func ParseTarget(v string) (Target, error) {
 			return Target{}, &TargetError{Value: t.Location, Err: fmt.Errorf("%s must be 1 or 0", pollOnlyParam)}
 		}
 		q.Del(pollOnlyParam)
-		u.RawQuery = q.Encode()
+		// Rebuilt by hand: url.URL.String would turn postgres:// (every
+		// part from the PG* variables) into postgres:.
+		t.url, _, _ = strings.Cut(v, "?")
+		if len(q) > 0 {
+			t.url += "?" + q.Encode()
+		}
 	}
-	t.url = u.String()
 	return t, nil
 }
 
