@@ -18,9 +18,15 @@ func TestPruneLargeTaskAndRetried(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, s db.Backend, c *clock) {
 		ctx := context.Background()
-		var ids []int64
-		for range 1100 {
-			ids = append(ids, submit(t, s, db.NewTask{}))
+		nts := make([]db.NewTask, 1100)
+		for i := range nts {
+			nts[i] = db.NewTask{Type: "exec"}
+		}
+		rs, err := s.SubmitBatch(ctx, nts)
+		require.NoError(t, err)
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
 		}
 		big, kept := ids[700], ids[701]
 		evs := make([]db.NewEvent, 0, 12_000)
@@ -31,12 +37,16 @@ func TestPruneLargeTaskAndRetried(t *testing.T) {
 			_, err := s.AppendEvents(ctx, evs[i:i+4000])
 			require.NoError(t, err)
 		}
-		_, err := s.AppendEvents(ctx, []db.NewEvent{{TaskID: kept, Kind: "stdout", Data: json.RawMessage(`{"text":"mine"}`)}})
+		_, err = s.AppendEvents(ctx, []db.NewEvent{{TaskID: kept, Kind: "stdout", Data: json.RawMessage(`{"text":"mine"}`)}})
 		require.NoError(t, err)
-		for _, id := range ids {
-			_, err := s.Cancel(ctx, id)
-			require.NoError(t, err)
+		claimed, err := s.Claim(ctx, db.ClaimRequest{Worker: "w", Limit: len(ids), Lease: time.Minute})
+		require.NoError(t, err)
+		outs := make([]db.Outcome, len(claimed))
+		for i, task := range claimed {
+			outs[i] = db.Outcome{ID: task.ID, Worker: "w", Attempt: 1, Status: db.StatusFailed, Error: "boom"}
 		}
+		_, err = s.Finish(ctx, nil, outs)
+		require.NoError(t, err)
 		_, err = s.Retry(ctx, kept)
 		require.NoError(t, err)
 
