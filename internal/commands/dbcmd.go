@@ -54,9 +54,9 @@ runners register again when they start.
 SRC must exist (exit 6) and be at this opsctl's schema version (exit 4:
 run 'opsctl --db SRC migrate' first); it is read in one snapshot and never
 written. DST is created and migrated when needed and must hold no tasks:
-a DST with tasks is refused (exit 1) and left as it was. Stop the runners on SRC first:
-a task still running is copied as running, and is rescued on DST once its
-lease expires.
+a DST with tasks is refused (exit 1) and left as it was. Stop the runners
+on SRC first: a task still running is copied as running, and is rescued
+on DST once its lease expires.
 
 The copy is one transaction on DST. Rows are streamed in id order, 10,000
 at a time (COPY on PostgreSQL, multi-row INSERTs on SQLite), while the
