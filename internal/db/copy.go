@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -191,6 +192,11 @@ func Copy(ctx context.Context, src, dst Copier, o CopyOptions) (CopyStats, error
 		return w.ReserveIDs(ctx, lastTask, lastEvent)
 	})
 	st.Elapsed = time.Since(start)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// Cancelled: the driver may report it as a closed statement or
+		// connection; say what happened.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
 	return st, err
 }
 
