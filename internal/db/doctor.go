@@ -112,7 +112,7 @@ func (s *Postgres) Doctor(ctx context.Context) (Doctor, error) {
 		return d, s.classify(err)
 	}
 	d.OldestTransaction = time.Duration(oldest * float64(time.Second)).Round(time.Millisecond)
-	rows, err := s.pool.Query(ctx, `SELECT c.relname, greatest(c.reltuples, 0)::bigint, pg_table_size(c.oid), pg_indexes_size(c.oid),
+	rows, err := s.pool.Query(ctx, `SELECT c.relname, (CASE WHEN c.reltuples < 0 THEN coalesce(st.n_live_tup, 0) ELSE c.reltuples::bigint END), pg_table_size(c.oid), pg_indexes_size(c.oid),
 			coalesce(st.n_dead_tup, 0), st.last_autovacuum
 		FROM pg_class c LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname = ANY($1)
