@@ -66,9 +66,7 @@ leaving DST without a task. DST's id sequences are moved past every id
 SRC handed out (also ids of tasks pruned since), so a task submitted to DST
 later never gets an id that was already shown. Other processes that use
 DST wait until the copy ends: it holds SQLite's write lock, or on
-PostgreSQL the two tables, whose secondary indexes and foreign key it drops
-and makes again, as the catalog defines them, before the commit (faster
-than keeping them up row by row; as pg_restore does). PostgreSQL text
+PostgreSQL a lock on the two tables. PostgreSQL text
 cannot hold NUL bytes or invalid UTF-8: those are dropped or replaced, as
 opsctl's own writes to PostgreSQL do.
 

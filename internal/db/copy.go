@@ -598,9 +598,10 @@ func utcOrZero(t *time.Time) time.Time {
 }
 
 // Import runs fn in one transaction that first locks both tables against
-// writes, so that no submit can take an id the copy is about to write, and
-// suspends their secondary indexes and foreign keys (pgSuspend). Rows go
-// in with COPY. After the commit the tables are analyzed, so that the
+// writes, so that no submit can take an id the copy is about to write.
+// Rows go in with COPY, into the tables as the migrations made them: the
+// indexes and the events' foreign key are kept up row by row (dropping
+// and re-making them would put a second definition of the schema in Go). After the commit the tables are analyzed, so that the
 // planner knows their new size at once.
 func (s *Postgres) Import(ctx context.Context, fn func(w ImportWriter) error) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -614,20 +615,11 @@ func (s *Postgres) Import(ctx context.Context, fn func(w ImportWriter) error) er
 		if n > 0 {
 			return &NotEmptyError{Location: s.loc, Tasks: n}
 		}
-		restore, err := pgSuspend(ctx, tx)
-		if err != nil {
-			return err
-		}
 		if err := fn(&pgImport{tx: tx}); err != nil {
 			return err
 		}
-		for _, q := range restore {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
 		// Runners that wait on the target claim what the copy brought.
-		_, err = tx.Exec(ctx, notifyReady)
+		_, err := tx.Exec(ctx, notifyReady)
 		return err
 	})
 	if err != nil {
@@ -636,54 +628,6 @@ func (s *Postgres) Import(ctx context.Context, fn func(w ImportWriter) error) er
 	// Only statistics: the copy is committed whether or not this works.
 	_, _ = s.pool.Exec(ctx, `ANALYZE tasks, task_events`)
 	return nil
-}
-
-// pgSuspend drops the secondary indexes (those that back no constraint)
-// and the foreign keys of the two tables, inside the import's transaction,
-// and returns the statements that make them again, as the catalog states
-// them (pg_get_indexdef, pg_get_constraintdef), to run before the commit.
-// This is how pg_restore loads: a COPY into task_events otherwise checks
-// each row's task on its own (a query and a row lock per event, half the
-// server's time in a copy of 5M events), where adding the key back checks
-// them all in one join; and an index built once from sorted rows costs
-// less than one kept up row by row. The schema stays what the migrations
-// made, and a rollback restores it like everything else. A user who may
-// not alter the tables (not their owner) copies with everything in place,
-// only more slowly.
-func pgSuspend(ctx context.Context, tx pgx.Tx) ([]string, error) {
-	type object struct{ drop, create string }
-	rows, err := tx.Query(ctx, `SELECT 'DROP INDEX ' || indexrelid::regclass::text, pg_get_indexdef(indexrelid)
-		FROM pg_index
-		WHERE indrelid IN ('tasks'::regclass, 'task_events'::regclass)
-			AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = indexrelid)
-		UNION ALL
-		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
-			format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
-		FROM pg_constraint
-		WHERE contype = 'f' AND conrelid IN ('tasks'::regclass, 'task_events'::regclass)`)
-	if err != nil {
-		return nil, err
-	}
-	objs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (object, error) {
-		var o object
-		return o, r.Scan(&o.drop, &o.create)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `SAVEPOINT opsctl_copy_suspend`); err != nil {
-		return nil, err
-	}
-	restore := make([]string, 0, len(objs))
-	for _, o := range objs {
-		if _, err := tx.Exec(ctx, o.drop); err != nil {
-			_, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT opsctl_copy_suspend`)
-			return nil, err
-		}
-		restore = append(restore, o.create)
-	}
-	_, err = tx.Exec(ctx, `RELEASE SAVEPOINT opsctl_copy_suspend`)
-	return restore, err
 }
 
 // pgImport writes inside Import's transaction.
