@@ -61,7 +61,7 @@ func TestScripts(t *testing.T) {
 func TestScriptsPostgres(t *testing.T) {
 	t.Parallel()
 	if pg == nil {
-		t.Skip(pgSkip)
+		t.Skip("no PostgreSQL server here, the scripts run on SQLite only (under CI=true the test binary fails instead): " + pgSkip)
 	}
 	testscript.Run(t, scriptParams(t, true))
 }

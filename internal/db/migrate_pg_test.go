@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/db/dbtest"
 )
 
 // The two dialects' migrations match version for version and name for
@@ -141,39 +143,46 @@ func TestPostgresOlderSchema(t *testing.T) {
 	require.NoError(t, s.Close())
 }
 
-// Many processes opening a new database at once: one migrates (under the
-// advisory lock), the others find it done; each migration is recorded once.
-func TestPostgresConcurrentFirstOpens(t *testing.T) {
+// Many processes opening a new database at once: one migrates (SQLite's
+// write lock, PostgreSQL's advisory lock), the others find it done; each
+// migration is recorded once. On both backends.
+func TestConcurrentFirstOpens(t *testing.T) {
 	t.Parallel()
-	url := pg.NewDatabaseOrSkip(t, pgSkip)
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Go(func() {
-			s, err := db.Open(context.Background(), db.Options{Path: url})
-			if err != nil {
-				errs <- err
-				return
+	for _, d := range backends() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "race.db")
+			if d == db.PostgresDialect {
+				path = pg.NewDatabaseOrSkip(t, pgSkip)
 			}
-			_, err = s.Submit(context.Background(), db.NewTask{Type: "exec"})
-			errs <- errors.Join(err, s.Close())
+			const n = 8
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for range n {
+				wg.Go(func() {
+					s, err := db.Open(context.Background(), db.Options{Path: path})
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, err = s.Submit(context.Background(), db.NewTask{Type: "exec"})
+					errs <- errors.Join(err, s.Close())
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			s := dbtest.OpenBackend(t, db.Options{Path: path})
+			count, err := s.Count(context.Background())
+			require.NoError(t, err)
+			require.EqualValues(t, n, count)
+			st, err := s.MigrationStatus(context.Background())
+			require.NoError(t, err)
+			require.Empty(t, st.Pending)
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	s, err := db.Open(context.Background(), db.Options{Path: url})
-	require.NoError(t, err)
-	defer s.Close()
-	count, err := s.Count(context.Background())
-	require.NoError(t, err)
-	require.EqualValues(t, n, count)
-	st, err := s.MigrationStatus(context.Background())
-	require.NoError(t, err)
-	require.Empty(t, st.Pending)
 }
 
 func TestParseTarget(t *testing.T) {

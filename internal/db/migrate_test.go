@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -131,34 +129,6 @@ func TestNewerDatabaseIsRefusedAndUntouched(t *testing.T) {
 		require.ErrorContains(t, err, "latest 5")
 	}
 	require.Equal(t, before, fileSum(t, path))
-}
-
-func TestConcurrentFirstOpens(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "race.db")
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Go(func() {
-			s, err := db.OpenSQLite(context.Background(), db.Options{Path: path})
-			if err != nil {
-				errs <- err
-				return
-			}
-			_, err = s.Submit(context.Background(), db.NewTask{Type: "exec"})
-			errs <- errors.Join(err, s.Close())
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	s := dbtest.Open(t, db.Options{Path: path})
-	n64, err := s.Count(context.Background())
-	require.NoError(t, err)
-	require.EqualValues(t, n, n64)
 }
 
 func TestUnusableFiles(t *testing.T) {
