@@ -563,3 +563,29 @@ func testsqlAnyMain() int {
 	}
 	return 0
 }
+
+// A runner holds at most 6 server connections (5 pooled, 1 for LISTEN),
+// whatever its number of workers: its 60 tasks, all running at once, hold
+// none.
+func TestPostgresRunnerConnectionsDoNotGrowWithWorkers(t *testing.T) {
+	t.Parallel()
+	p := newPGProcEnv(t)
+	const n = 60
+	for range n {
+		p.submit("--", "sleep", "2")
+	}
+	p.startRunner("--workers", strconv.Itoa(n))
+	eventually(t, 60*time.Second, "every task to run at once", func() bool {
+		return pgValue(t, p.db, `SELECT count(*) FROM tasks WHERE status = 'running'`) == strconv.Itoa(n)
+	})
+	most := 0
+	for range 10 {
+		c, err := strconv.Atoi(pgValue(t, p.db, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'opsctl'`))
+		require.NoError(t, err)
+		most = max(most, c)
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Positive(t, most, "the runner's connections are seen")
+	require.LessOrEqual(t, most, 6, "server connections of one runner with %d workers", n)
+}
