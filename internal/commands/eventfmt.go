@@ -4,23 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/opsctl/opsctl/internal/db"
 )
-
-// eventJSON is the stable JSON shape of an event for `logs -o jsonl`.
-type eventJSON struct {
-	ID     int64           `json:"id"`
-	TaskID int64           `json:"task_id"`
-	At     time.Time       `json:"at"`
-	Kind   string          `json:"kind"`
-	Data   json.RawMessage `json:"data"`
-}
-
-func newEventJSON(e db.Event) eventJSON {
-	return eventJSON{ID: e.ID, TaskID: e.TaskID, At: e.At, Kind: e.Kind, Data: e.Data}
-}
 
 // eventLine renders one event as one human line.
 func eventLine(e db.Event) string {

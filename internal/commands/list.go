@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // ListOptions are the flags of `opsctl list`.
@@ -125,9 +126,9 @@ func runList(ctx context.Context, o *ListOptions) error {
 	io := o.F.IO
 	switch {
 	case o.Output == formatJSON:
-		return writeJSON(io.Out, tasksJSON(ts))
+		return writeJSON(io.Out, taskio.TasksJSON(ts))
 	case o.Output == formatJSONL:
-		return writeJSONL(io.Out, tasksJSON(ts))
+		return writeJSONL(io.Out, taskio.TasksJSON(ts))
 	case o.Quiet:
 		var b []byte
 		for _, t := range ts {

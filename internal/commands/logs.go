@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // LogsOptions are the flags of `opsctl logs`.
@@ -232,7 +233,7 @@ const eventMark = "-- "
 
 func (p *eventPrinter) print(e db.Event) error {
 	if p.format == formatJSONL {
-		return writeJSONL(p.w, []eventJSON{newEventJSON(e)})
+		return writeJSONL(p.w, []taskio.EventJSON{taskio.NewEventJSON(e)})
 	}
 	if e.Kind == "stdout" || e.Kind == "stderr" {
 		text := eventText(e)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/config"
 	"github.com/opsctl/opsctl/internal/mcp"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // MCPOptions are the flags and arguments of the `opsctl mcp` commands.
@@ -240,7 +241,7 @@ func runMCPCall(ctx context.Context, o *MCPOptions) (err error) {
 		if err != nil {
 			return err
 		}
-		if args, err = parseObject("--args", raw); err != nil {
+		if args, err = taskio.ParseObject("--args", raw); err != nil {
 			return usageErr(err)
 		}
 	}

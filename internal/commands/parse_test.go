@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsctl/opsctl/internal/taskio"
 	"github.com/stretchr/testify/require"
 )
 
@@ -82,23 +83,23 @@ func TestWhenRuns(t *testing.T) {
 
 func TestJSONObjectKeepsOrder(t *testing.T) {
 	t.Parallel()
-	in, err := decodeObject([]byte(`{"shell":"a && b < c","env":{"B":"1","A":"2"},"n":1.50}`))
+	in, err := taskio.DecodeObject([]byte(`{"shell":"a && b < c","env":{"B":"1","A":"2"},"n":1.50}`))
 	require.NoError(t, err)
-	in.set("dir", "/x&y")
-	env, err := decodeObject(mustGet(t, in, "env"))
+	in.Set("dir", "/x&y")
+	env, err := taskio.DecodeObject(mustGet(t, in, "env"))
 	require.NoError(t, err)
-	env.set("A", "3")
-	env.set("C", "4")
-	in.setRaw("env", env.encode())
-	require.Equal(t, `{"shell":"a && b < c","env":{"B":"1","A":"3","C":"4"},"n":1.50,"dir":"/x&y"}`, string(in.encode()))
-	require.Equal(t, "exec", inferType(in))
-	require.True(t, sameJSON([]byte(`{"a":[1,2],"b":{"c":"d"}}`), []byte(` {"b":{"c":"d"}, "a":[1, 2]}`)))
-	require.False(t, sameJSON([]byte(`{"a":1}`), []byte(`{"a":1.0}`)))
+	env.Set("A", "3")
+	env.Set("C", "4")
+	in.SetRaw("env", env.Encode())
+	require.Equal(t, `{"shell":"a && b < c","env":{"B":"1","A":"3","C":"4"},"n":1.50,"dir":"/x&y"}`, string(in.Encode()))
+	require.Equal(t, "exec", taskio.InferType(in))
+	require.True(t, taskio.SameJSON([]byte(`{"a":[1,2],"b":{"c":"d"}}`), []byte(` {"b":{"c":"d"}, "a":[1, 2]}`)))
+	require.False(t, taskio.SameJSON([]byte(`{"a":1}`), []byte(`{"a":1.0}`)))
 }
 
-func mustGet(t *testing.T, o jsonObject, key string) []byte {
+func mustGet(t *testing.T, o taskio.Object, key string) []byte {
 	t.Helper()
-	v, ok := o.get(key)
+	v, ok := o.Get(key)
 	require.True(t, ok, key)
 	return v
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/runner"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // ShowOptions are the flags of `opsctl show`.
@@ -64,7 +65,7 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 		return err
 	}
 	if o.Output == formatJSON {
-		return writeJSON(o.F.IO.Out, newTaskJSON(t))
+		return writeJSON(o.F.IO.Out, taskio.NewTaskJSON(t))
 	}
 	evs, total, err := s.LastEvents(ctx, t.ID, max(o.Events, 0))
 	if err != nil {

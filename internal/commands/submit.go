@@ -1,15 +1,12 @@
 package commands
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/runner"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // SubmitOptions are the flags of `opsctl submit`.
@@ -105,7 +103,7 @@ prints the first task's id and stores nothing; with another input it is
 refused (exit 2).
 
 Limits: an input is at most %[2]s, a --key %[3]s, a batch line %[4]s,
-a --timeout at least %[5]s.`, batchTxTasks, exactSize(maxInputBytes), exactSize(maxKeyBytes), exactSize(maxBatchLineBytes), minTimeout),
+a --timeout at least %[5]s.`, batchTxTasks, taskio.ExactSize(taskio.MaxInputBytes), taskio.ExactSize(taskio.MaxKeyBytes), taskio.ExactSize(taskio.MaxLineBytes), taskio.MinTimeout),
 		Example: `  opsctl submit -- make -C /srv/app backup
   cd /srv/app && opsctl submit -e STAGE=prod -- ./sync.sh
   opsctl submit --input '{"shell":"df -h | tail -n +2"}' --name disk
@@ -237,7 +235,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	case sources > 1:
 		return t, usageErrorf("give only one of --input, --prompt, or a command after --")
 	}
-	var in jsonObject
+	var in taskio.Object
 	switch {
 	case len(o.Command) > 0:
 		if t.Type == "" {
@@ -246,7 +244,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		if t.Type != "exec" {
 			return t, usageErrorf("a command after -- makes an exec task, not %s", t.Type)
 		}
-		in.set("command", o.Command)
+		in.Set("command", o.Command)
 	case o.Prompt != "":
 		if t.Type == "" {
 			t.Type = "agent"
@@ -254,21 +252,21 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		if t.Type != "agent" {
 			return t, usageErrorf("--prompt makes an agent task, not %s", t.Type)
 		}
-		in.set("prompt", o.Prompt)
+		in.Set("prompt", o.Prompt)
 	default:
-		b, err := readArgLimit("--input", o.Input, o.F.IO.In, maxInputBytes)
+		b, err := readArgLimit("--input", o.Input, o.F.IO.In, taskio.MaxInputBytes)
 		if err != nil {
 			return t, err
 		}
-		raw, err := parseObject("--input", b)
+		raw, err := taskio.ParseObject("--input", b)
 		if err != nil {
 			return t, usageErr(err)
 		}
-		if in, err = decodeObject(raw); err != nil {
+		if in, err = taskio.DecodeObject(raw); err != nil {
 			return t, usageErr(fmt.Errorf("--input: %w", err))
 		}
 		if t.Type == "" {
-			if t.Type = inferType(in); t.Type == "" {
+			if t.Type = taskio.InferType(in); t.Type == "" {
 				return t, usageErrorf("--type is required with --input (one of %v)", o.F.Registry.Types())
 			}
 		}
@@ -292,15 +290,15 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	case "agent":
 		o.applyAgentFlags(&in)
 	}
-	t.Input = in.encode()
+	t.Input = in.Encode()
 	if t.MaxAttempts < 1 {
 		return t, usageErrorf("--max-attempts must be at least 1, got %d", t.MaxAttempts)
 	}
-	if err := checkKey("--key", t.Key); err != nil {
+	if err := taskio.CheckKey("--key", t.Key); err != nil {
 		return t, usageErr(err)
 	}
 	for _, l := range []struct{ what, s string }{{"--name", t.Name}, {"--queue", t.Queue}} {
-		if err := checkLabel(l.what, l.s); err != nil {
+		if err := taskio.CheckLabel(l.what, l.s); err != nil {
 			return t, usageErr(err)
 		}
 	}
@@ -332,7 +330,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	}
 	given := len(t.Input)
 	if t.Type == "exec" {
-		t.Input = execInputDir(in, cwd).encode()
+		t.Input = taskio.ExecInputDir(in, cwd).Encode()
 	}
 	if err := o.F.Registry.Validate(t.Type, t.Input); err != nil {
 		return t, usageErr(err)
@@ -341,7 +339,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 	// command or the flags is held to the same limit (a command is
 	// usually refused by the exec checks first). The working directory
 	// submit adds is not counted: the limit is on what the user gave.
-	if err := checkInputSize("the task's input", int64(given)); err != nil {
+	if err := taskio.CheckInputSize("the task's input", int64(given)); err != nil {
 		return t, usageErr(err)
 	}
 	return t, nil
@@ -350,7 +348,7 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 // applyExecFlags puts --dir and --env into an exec input: --dir made
 // absolute (it must be a directory now), --env merged into "env" (a
 // variable given there too is replaced).
-func (o *SubmitOptions) applyExecFlags(in *jsonObject, cwd string) error {
+func (o *SubmitOptions) applyExecFlags(in *taskio.Object, cwd string) error {
 	if o.Dir != "" {
 		dir := o.Dir
 		if !filepath.IsAbs(dir) {
@@ -366,15 +364,15 @@ func (o *SubmitOptions) applyExecFlags(in *jsonObject, cwd string) error {
 		case !fi.IsDir():
 			return usageErrorf("--dir %s: not a directory", o.Dir)
 		}
-		in.set("dir", dir)
+		in.Set("dir", dir)
 	}
 	if len(o.Env) == 0 {
 		return nil
 	}
-	var env jsonObject
-	if raw, ok := in.get("env"); ok {
+	var env taskio.Object
+	if raw, ok := in.Get("env"); ok {
 		var err error
-		if env, err = decodeObject(raw); err != nil {
+		if env, err = taskio.DecodeObject(raw); err != nil {
 			return usageErrorf(`exec input: field "env" must be an object of strings (%v)`, err)
 		}
 	}
@@ -386,21 +384,21 @@ func (o *SubmitOptions) applyExecFlags(in *jsonObject, cwd string) error {
 		if err := runner.CheckEnvName(k); err != nil {
 			return usageErrorf("--env %q: %v", kv, err)
 		}
-		env.set(k, v)
+		env.Set(k, v)
 	}
-	in.setRaw("env", env.encode())
+	in.SetRaw("env", env.Encode())
 	return nil
 }
 
 // applyAgentFlags sets the agent input fields the flags give.
-func (o *SubmitOptions) applyAgentFlags(in *jsonObject) {
+func (o *SubmitOptions) applyAgentFlags(in *taskio.Object) {
 	vals := map[string]any{
 		"model": o.Model, "provider": o.Provider, "system": o.System, "base-url": o.BaseURL,
 		"tool": nonNil(o.Tools), "mcp": nonNil(o.MCP), "max-steps": o.MaxSteps, "max-tokens": o.MaxTokens,
 	}
 	for _, a := range agentFlags() {
 		if o.changed(a.flag) {
-			in.set(a.field, vals[a.flag])
+			in.Set(a.field, vals[a.flag])
 		}
 	}
 }
@@ -416,22 +414,6 @@ func nonNil(s []string) []string {
 	return out
 }
 
-// inferType is the task type an input's fields imply: "exec" for
-// "command" or "shell", "agent" for "prompt", "" when it has neither or
-// both.
-func inferType(in jsonObject) string {
-	_, cmd := in.get("command")
-	_, shell := in.get("shell")
-	_, prompt := in.get("prompt")
-	switch {
-	case (cmd || shell) && !prompt:
-		return "exec"
-	case prompt && !cmd && !shell:
-		return "agent"
-	}
-	return ""
-}
-
 // submitDir is the directory submit runs in, where exec tasks run unless
 // they say otherwise.
 func submitDir() (string, error) {
@@ -440,28 +422,6 @@ func submitDir() (string, error) {
 		return "", usageErrorf("cannot tell the current directory (%v); give --dir", err)
 	}
 	return dir, nil
-}
-
-// execInputDir returns an exec input that names its working directory: cwd
-// when it has no "dir" (or an empty one), and a relative "dir" taken from
-// cwd. A "dir" that is not a string is left for validation to refuse.
-func execInputDir(in jsonObject, cwd string) jsonObject {
-	raw, ok := in.get("dir")
-	var dir string
-	if ok && json.Unmarshal(raw, &dir) != nil {
-		return in
-	}
-	switch {
-	case dir == "":
-		dir = cwd
-	case !filepath.IsAbs(dir):
-		dir = filepath.Join(cwd, dir)
-	default:
-		return in
-	}
-	out := append(jsonObject(nil), in...)
-	out.set("dir", dir)
-	return out
 }
 
 func runSubmit(ctx context.Context, o *SubmitOptions) error {
@@ -502,7 +462,7 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 			switch {
 			case prev.Type != t.Type:
 				return usageErrorf("key %q is task %d%s, an %s task, not %s; use another key", t.Key, r.ID, status, prev.Type, t.Type)
-			case !sameJSON(prev.Input, t.Input):
+			case !taskio.SameJSON(prev.Input, t.Input):
 				return usageErrorf("key %q is task %d%s with another input; use another key", t.Key, r.ID, status)
 			}
 		}
@@ -536,19 +496,6 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 		return waitForTasks(ctx, o.F, s, []int64{r.ID}, waitTimeout, o.Quiet)
 	}
 	return nil
-}
-
-// sameJSON reports whether two JSON values are equal as values: key order
-// and spacing do not matter, numbers compare as written.
-func sameJSON(a, b json.RawMessage) bool {
-	var va, vb any
-	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
-	da.UseNumber()
-	db.UseNumber()
-	if da.Decode(&va) != nil || db.Decode(&vb) != nil {
-		return bytes.Equal(a, b)
-	}
-	return reflect.DeepEqual(va, vb)
 }
 
 func defaultStr(s, d string) string {

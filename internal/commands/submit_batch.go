@@ -4,29 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
-
-// batchLine is one line of `submit --batch`.
-type batchLine struct {
-	Type        string          `json:"type"`
-	Input       json.RawMessage `json:"input"`
-	Name        string          `json:"name"`
-	Queue       string          `json:"queue"`
-	Priority    int             `json:"priority"`
-	MaxAttempts *int            `json:"max_attempts"` // nil: the default, 1
-	Timeout     string          `json:"timeout"`
-	Key         string          `json:"key"`
-	RunAfter    string          `json:"run_after"`
-}
 
 // readBatch parses and validates every line before anything is written, so
 // a bad line 9,000 stops the batch with nothing stored. Exec lines without
@@ -37,16 +22,16 @@ func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error)
 	br := bufio.NewReaderSize(r, 64*1024)
 	var buf []byte
 	for n := 1; ; n++ {
-		line, size, err := readLine(br, buf, maxBatchLineBytes)
+		line, size, err := readLine(br, buf, taskio.MaxLineBytes)
 		if err != nil && err != io.EOF {
 			return nil, nil, usageErrorf("batch line %d: %v", n, err)
 		}
-		if size > maxBatchLineBytes {
-			return nil, nil, usageErrorf("batch line %d is %s", n, sizeOver(size, maxBatchLineBytes))
+		if size > taskio.MaxLineBytes {
+			return nil, nil, usageErrorf("batch line %d is %s", n, taskio.SizeOver(size, taskio.MaxLineBytes))
 		}
 		buf = line
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			t, perr := parseBatchLine(line, f, cwd)
+			t, perr := taskio.ParseLine(line, f.Registry, cwd)
 			if perr != nil {
 				return nil, nil, usageErrorf("batch line %d: %v", n, perr)
 			}
@@ -84,65 +69,6 @@ func readLine(br *bufio.Reader, buf []byte, max int64) ([]byte, int64, error) {
 		}
 		return buf, size, err
 	}
-}
-
-func parseBatchLine(line []byte, f *Factory, cwd string) (db.NewTask, error) {
-	var b batchLine
-	var t db.NewTask
-	if _, err := parseObject("line", line); err != nil {
-		return t, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return t, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if b.Type == "" {
-		return t, fmt.Errorf(`"type" is required`)
-	}
-	if err := checkInputSize(`"input"`, int64(len(b.Input))); err != nil {
-		return t, err
-	}
-	if err := checkKey(`"key"`, b.Key); err != nil {
-		return t, err
-	}
-	for _, l := range []struct{ what, s string }{{`"name"`, b.Name}, {`"queue"`, b.Queue}} {
-		if err := checkLabel(l.what, l.s); err != nil {
-			return t, err
-		}
-	}
-	input, err := parseObject(`"input"`, b.Input)
-	if err != nil {
-		return t, err
-	}
-	if b.Type == "exec" {
-		in, err := decodeObject(input)
-		if err != nil {
-			return t, fmt.Errorf(`"input": %w`, err)
-		}
-		input = execInputDir(in, cwd).encode()
-	}
-	if err := f.Registry.Validate(b.Type, input); err != nil {
-		return t, err
-	}
-	maxAttempts := 1
-	if b.MaxAttempts != nil {
-		if maxAttempts = *b.MaxAttempts; maxAttempts < 1 {
-			return t, fmt.Errorf(`"max_attempts" must be at least 1, got %d`, maxAttempts)
-		}
-	}
-	t = db.NewTask{Type: b.Type, Input: input, Name: b.Name, Queue: b.Queue, Priority: b.Priority, MaxAttempts: maxAttempts, Key: b.Key}
-	if b.Timeout != "" {
-		if t.Timeout, err = parseTimeout(`"timeout"`, b.Timeout); err != nil {
-			return t, err
-		}
-	}
-	if b.RunAfter != "" {
-		if t.RunAfter, err = parseTime(`"run_after"`, b.RunAfter, time.Local); err != nil {
-			return t, err
-		}
-	}
-	return t, nil
 }
 
 func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
@@ -245,3 +171,9 @@ func batchStoreError(err error, lines []int, stored, existed int, firstID, lastI
 	return fmt.Errorf("%s%w; lines %d-%d are stored (%s), nothing from line %d on",
 		prefix, err, lines[0], lines[stored-1], made, lines[stored])
 }
+
+// batchTxTasks is how many tasks of a batch are stored per transaction: a
+// transaction holds the SQLite write lock, and one that holds it for
+// seconds lets other runners' leases expire. Batches up to this size are
+// all or nothing.
+const batchTxTasks = 10_000
