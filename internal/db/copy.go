@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // TaskRow is a task with the columns only the store itself reads: what a
@@ -35,6 +33,8 @@ type Snapshot interface {
 	// Events returns up to limit events (of any task) with ids above
 	// afterID, in id order.
 	Events(ctx context.Context, afterID int64, limit int) ([]Event, error)
+	// Tokens returns every API token (there are few).
+	Tokens(ctx context.Context) ([]Token, error)
 	// Close ends the snapshot's read transaction.
 	Close() error
 }
@@ -44,6 +44,8 @@ type ImportWriter interface {
 	WriteTasks(ctx context.Context, rows []TaskRow) error
 	// WriteEvents writes events; their tasks must have been written first.
 	WriteEvents(ctx context.Context, evs []Event) error
+	// WriteTokens writes API tokens as they are.
+	WriteTokens(ctx context.Context, ts []Token) error
 	// Counts counts the tasks and events as the transaction sees them.
 	Counts(ctx context.Context) (tasks, events int64, err error)
 	// ReserveIDs moves the id sequences so that the next task and event
@@ -55,12 +57,12 @@ type ImportWriter interface {
 // Both backends implement it.
 type Copier interface {
 	Backend
-	// Export opens a read-only snapshot of the tasks and events.
+	// Export opens a read-only snapshot of the tasks, events and tokens.
 	Export(ctx context.Context) (Snapshot, error)
 	// Import runs fn in one write transaction on a database that holds no
-	// tasks, and commits when fn returns nil: a failure leaves no task and
-	// no event behind. A database that holds tasks is refused with a
-	// *NotEmptyError before fn runs.
+	// tasks and no tokens, and commits when fn returns nil: a failure
+	// leaves no task, event or token behind. A database that holds tasks
+	// or tokens is refused with a *NotEmptyError before fn runs.
 	Import(ctx context.Context, fn func(w ImportWriter) error) error
 }
 
@@ -69,14 +71,20 @@ var (
 	_ Copier = (*Postgres)(nil)
 )
 
-// NotEmptyError refuses a copy into a database that holds tasks already.
+// NotEmptyError refuses a copy into a database that holds tasks or API
+// tokens already.
 type NotEmptyError struct {
 	Location string
 	Tasks    int64
+	Tokens   int64
 }
 
 func (e *NotEmptyError) Error() string {
-	return fmt.Sprintf("target %s already holds %d tasks: db copy writes only into a new or empty database (nothing was written)", e.Location, e.Tasks)
+	what := fmt.Sprintf("%d tasks", e.Tasks)
+	if e.Tasks == 0 && e.Tokens > 0 {
+		what = fmt.Sprintf("%d API tokens", e.Tokens)
+	}
+	return fmt.Sprintf("target %s already holds %s: db copy writes only into a new or empty database (nothing was written)", e.Location, what)
 }
 
 // CountMismatchError says the target's counts did not match the source's
@@ -102,8 +110,8 @@ type CopyOptions struct {
 
 // CopyStats says what Copy copied.
 type CopyStats struct {
-	Tasks, Events int64
-	Elapsed       time.Duration
+	Tasks, Events, Tokens int64
+	Elapsed               time.Duration
 }
 
 // copyChunk is one read of the source: tasks or events.
@@ -112,11 +120,12 @@ type copyChunk struct {
 	events []Event
 }
 
-// Copy copies every task and event of src into dst, which must hold no
-// tasks, keeping their ids. It reads src in one snapshot, in chunks in id
-// order (tasks, then events) while the previous chunk is written, and writes
-// dst in one transaction (see Copier.Import), which it commits only when
-// the target's counts equal the source's. The target's id sequences are
+// Copy copies every task, event and API token of src into dst, which must
+// hold no tasks and no tokens, keeping their ids. It reads src in one
+// snapshot, in chunks in id order (tasks, then events, then the tokens at
+// once) while the previous chunk is written, and writes dst in one
+// transaction (see Copier.Import), which it commits only when the
+// target's counts equal the source's. The target's id sequences are
 // then past every id the source handed out, so no new task reuses one.
 func Copy(ctx context.Context, src, dst Copier, o CopyOptions) (CopyStats, error) {
 	start := time.Now()
@@ -182,6 +191,15 @@ func Copy(ctx context.Context, src, dst Copier, o CopyOptions) (CopyStats, error
 		if werr != nil {
 			return werr
 		}
+		// The reader is done with the snapshot: the tokens are read last.
+		toks, err := snap.Tokens(ctx)
+		if err != nil {
+			return fmt.Errorf("read source: %w", err)
+		}
+		if err := w.WriteTokens(ctx, toks); err != nil {
+			return fmt.Errorf("write tokens: %w", err)
+		}
+		st.Tokens = int64(len(toks))
 		tt, te, err := w.Counts(ctx)
 		if err != nil {
 			return err
@@ -369,17 +387,34 @@ func (n *sqliteSnapshot) Events(ctx context.Context, afterID int64, limit int) (
 	return out, n.s.classify(rows.Err())
 }
 
+func (n *sqliteSnapshot) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := n.tx.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY created_at, name`)
+	if err != nil {
+		return nil, n.s.classify(err)
+	}
+	defer rows.Close()
+	ts := []Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, n.s.classify(err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, n.s.classify(rows.Err())
+}
+
 // Import runs fn in one write transaction (BEGIN IMMEDIATE on the writer
 // connection), so other processes wait for the write lock until the copy
 // is committed or rolled back.
 func (s *SQLite) Import(ctx context.Context, fn func(w ImportWriter) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int64
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tasks`).Scan(&n); err != nil {
+		var n, toks int64
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tokens)`).Scan(&n, &toks); err != nil {
 			return err
 		}
-		if n > 0 {
-			return &NotEmptyError{Location: s.path, Tasks: n}
+		if n > 0 || toks > 0 {
+			return &NotEmptyError{Location: s.path, Tasks: n, Tokens: toks}
 		}
 		w := &sqliteImport{tx: tx, stmts: map[string]*sql.Stmt{}}
 		defer w.close()
@@ -459,6 +494,16 @@ func (w *sqliteImport) WriteEvents(ctx context.Context, evs []Event) error {
 	return nil
 }
 
+func (w *sqliteImport) WriteTokens(ctx context.Context, ts []Token) error {
+	for _, t := range ts {
+		if _, err := w.tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.Name, t.Hash, string(t.Scope), ms(t.CreatedAt), nullMS(t.ExpiresAt), nullMS(t.LastUsedAt)); err != nil {
+			return fmt.Errorf("token %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
 func (w *sqliteImport) Counts(ctx context.Context) (int64, int64, error) {
 	var tasks, events int64
 	err := w.tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM task_events)`).Scan(&tasks, &events)
@@ -481,235 +526,5 @@ func (w *sqliteImport) ReserveIDs(ctx context.Context, tasks, _ int64) error {
 		return err
 	}
 	_, err = w.tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', ?)`, tasks)
-	return err
-}
-
-// --- PostgreSQL ---------------------------------------------------------
-
-// pgSnapshot is a REPEATABLE READ, READ ONLY transaction on one pooled
-// connection.
-type pgSnapshot struct {
-	s  *Postgres
-	tx pgx.Tx
-}
-
-// Export opens a repeatable-read transaction: one snapshot for every read.
-func (s *Postgres) Export(ctx context.Context) (Snapshot, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, s.classify(err)
-	}
-	return &pgSnapshot{s: s, tx: tx}, nil
-}
-
-func (n *pgSnapshot) Close() error { return n.tx.Rollback(context.Background()) }
-
-func (n *pgSnapshot) Counts(ctx context.Context) (int64, int64, error) {
-	var tasks, events int64
-	err := n.tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM task_events)`).Scan(&tasks, &events)
-	return tasks, events, n.s.classify(err)
-}
-
-// pgLastIDs reads the identity sequences (a value handed out by a
-// transaction that rolled back counts too: harmless) and the highest ids.
-const pgLastIDs = `SELECT
-	greatest(coalesce(pg_sequence_last_value(pg_get_serial_sequence('tasks', 'id')::regclass), 0),
-		coalesce((SELECT max(id) FROM tasks), 0)),
-	greatest(coalesce(pg_sequence_last_value(pg_get_serial_sequence('task_events', 'id')::regclass), 0),
-		coalesce((SELECT max(id) FROM task_events), 0))`
-
-func (n *pgSnapshot) LastIDs(ctx context.Context) (int64, int64, error) {
-	var tasks, events int64
-	err := n.tx.QueryRow(ctx, pgLastIDs).Scan(&tasks, &events)
-	return tasks, events, n.s.classify(err)
-}
-
-// Tasks reads tasks with their times as the server keeps them
-// (microseconds), so that a copy between two PostgreSQL databases keeps
-// them exactly; SQLite keeps milliseconds.
-func (n *pgSnapshot) Tasks(ctx context.Context, afterID int64, limit int) ([]TaskRow, error) {
-	rows, err := n.tx.Query(ctx, `SELECT `+pgTaskColumns("")+`, scheduled, rescue_after
-		FROM tasks WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
-	if err != nil {
-		return nil, n.s.classify(err)
-	}
-	defer rows.Close()
-	out := make([]TaskRow, 0, min(limit, 10_000))
-	for rows.Next() {
-		var r TaskRow
-		t := &r.Task
-		var input string
-		var result, key, worker *string
-		var timeoutMS int64
-		var leaseExp, started, finished, rescue *time.Time
-		err := rows.Scan(&t.ID, &t.Type, &t.Name, &t.Queue, &t.Priority, &t.Status, &input, &result, &t.Error,
-			&t.Attempts, &t.MaxAttempts, &t.RunAfter, &timeoutMS, &key, &worker,
-			&leaseExp, &t.CancelRequested, &t.CreatedAt, &t.UpdatedAt, &started, &finished,
-			&r.Scheduled, &rescue)
-		if err != nil {
-			return nil, n.s.classify(err)
-		}
-		t.Input = json.RawMessage(input)
-		if result != nil {
-			t.Result = json.RawMessage(*result)
-		}
-		t.Key, t.LeaseWorker = deref(key), deref(worker)
-		t.Timeout = time.Duration(timeoutMS) * time.Millisecond
-		t.RunAfter, t.CreatedAt, t.UpdatedAt = t.RunAfter.UTC(), t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-		t.LeaseExpires, t.StartedAt, t.FinishedAt = utcOrZero(leaseExp), utcOrZero(started), utcOrZero(finished)
-		r.RescueAfter = utcOrZero(rescue)
-		out = append(out, r)
-	}
-	return out, n.s.classify(rows.Err())
-}
-
-func (n *pgSnapshot) Events(ctx context.Context, afterID int64, limit int) ([]Event, error) {
-	rows, err := n.tx.Query(ctx, `SELECT id, task_id, at, kind, data::text FROM task_events
-		WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
-	if err != nil {
-		return nil, n.s.classify(err)
-	}
-	defer rows.Close()
-	out := make([]Event, 0, min(limit, 10_000))
-	for rows.Next() {
-		var e Event
-		var data string
-		if err := rows.Scan(&e.ID, &e.TaskID, &e.At, &e.Kind, &data); err != nil {
-			return nil, n.s.classify(err)
-		}
-		e.At, e.Data = e.At.UTC(), json.RawMessage(data)
-		out = append(out, e)
-	}
-	return out, n.s.classify(rows.Err())
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func utcOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-// Import runs fn in one transaction that first locks both tables against
-// writes, so that no submit can take an id the copy is about to write.
-// Rows go in with COPY, into the tables as the migrations made them: the
-// indexes and the events' foreign key are kept up row by row (dropping
-// and re-making them would put a second definition of the schema in Go). After the commit the tables are analyzed, so that the
-// planner knows their new size at once.
-func (s *Postgres) Import(ctx context.Context, fn func(w ImportWriter) error) error {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE tasks, task_events IN EXCLUSIVE MODE`); err != nil {
-			return err
-		}
-		var n int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tasks`).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return &NotEmptyError{Location: s.loc, Tasks: n}
-		}
-		if err := fn(&pgImport{tx: tx}); err != nil {
-			return err
-		}
-		// Runners that wait on the target claim what the copy brought.
-		_, err := tx.Exec(ctx, notifyReady)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	// Only statistics: the copy is committed whether or not this works.
-	_, _ = s.pool.Exec(ctx, `ANALYZE tasks, task_events`)
-	return nil
-}
-
-// pgImport writes inside Import's transaction.
-type pgImport struct {
-	tx pgx.Tx
-}
-
-// pgCopyTaskColumns are the columns WriteTasks copies, in its rows' order.
-func pgCopyTaskColumns() []string {
-	return strings.Fields(strings.ReplaceAll(copyTaskColumns, ",", " "))
-}
-
-// WriteTasks COPYs the rows (pgx's CopyFrom, binary format). Text is made
-// storable as the store's own writes make it (pgText: no NUL bytes, valid
-// UTF-8); JSON goes as it is, and the server refuses JSON that is not.
-func (w *pgImport) WriteTasks(ctx context.Context, rows []TaskRow) error {
-	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"tasks"}, pgCopyTaskColumns(), pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-		r := &rows[i]
-		t := &r.Task
-		return []any{t.ID, pgText(t.Type), pgText(t.Name), pgText(t.Queue), t.Priority, string(t.Status),
-			pgJSON(t.Input, "{}"), pgJSON(t.Result, ""), pgText(t.Error), t.Attempts, t.MaxAttempts,
-			pgTimeOrNull(t.RunAfter), t.Timeout.Milliseconds(), pgNullText(t.Key), pgNullText(t.LeaseWorker),
-			pgTimeOrNull(t.LeaseExpires), t.CancelRequested, pgTimeOrNull(t.CreatedAt), pgTimeOrNull(t.UpdatedAt),
-			pgTimeOrNull(t.StartedAt), pgTimeOrNull(t.FinishedAt), r.Scheduled, pgTimeOrNull(r.RescueAfter)}, nil
-	}))
-	return err
-}
-
-// WriteEvents COPYs the events.
-func (w *pgImport) WriteEvents(ctx context.Context, evs []Event) error {
-	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"task_events"}, []string{"id", "task_id", "at", "kind", "data"},
-		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
-			e := &evs[i]
-			return []any{e.ID, e.TaskID, pgTimeOrNull(e.At), pgText(e.Kind), pgJSON(e.Data, "{}")}, nil
-		}))
-	return err
-}
-
-// pgJSON is a JSON column's value: its text, empty when b is (NULL when
-// empty is "").
-func pgJSON(b []byte, empty string) any {
-	switch {
-	case len(b) > 0:
-		return string(b)
-	case empty != "":
-		return empty
-	}
-	return nil
-}
-
-// pgNullText is a text column's value, NULL for "".
-func pgNullText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return pgText(s)
-}
-
-// pgTimeOrNull is a timestamptz column's value, NULL for the zero time.
-func pgTimeOrNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
-func (w *pgImport) Counts(ctx context.Context) (int64, int64, error) {
-	var tasks, events int64
-	err := w.tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM task_events)`).Scan(&tasks, &events)
-	return tasks, events, err
-}
-
-// pgReserve sets a table's identity sequence so that its next value is
-// above $1 and above every id in the table. setval is not transactional:
-// if the copy then rolls back, the empty target merely skips those ids.
-const pgReserve = `SELECT setval(pg_get_serial_sequence('%[1]s', 'id'), greatest(m, 1), m > 0)
-	FROM (SELECT greatest($1::bigint, coalesce(max(id), 0)) AS m FROM %[1]s) x`
-
-func (w *pgImport) ReserveIDs(ctx context.Context, tasks, events int64) error {
-	if _, err := w.tx.Exec(ctx, fmt.Sprintf(pgReserve, "tasks"), tasks); err != nil {
-		return err
-	}
-	_, err := w.tx.Exec(ctx, fmt.Sprintf(pgReserve, "task_events"), events)
 	return err
 }

@@ -35,6 +35,7 @@ func copyAll(t testing.TB, src, dst db.Copier) db.CopyStats {
 type dump struct {
 	Tasks  []db.TaskRow
 	Events []db.Event
+	Tokens []db.Token
 }
 
 func readDump(t testing.TB, s db.Copier) dump {
@@ -47,6 +48,8 @@ func readDump(t testing.TB, s db.Copier) dump {
 	d.Tasks, err = snap.Tasks(ctx, 0, 1_000_000)
 	require.NoError(t, err)
 	d.Events, err = snap.Events(ctx, 0, 1_000_000)
+	require.NoError(t, err)
+	d.Tokens, err = snap.Tokens(ctx)
 	require.NoError(t, err)
 	return d
 }
@@ -114,6 +117,14 @@ func fillForCopy(t *testing.T, s db.Backend, c *clock) (pruned int64) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 
+	// API tokens: one used, with an expiry; one never used.
+	require.NoError(t, s.CreateToken(ctx, db.Token{Name: "ci", Hash: tokenHash("ci-secret"), Scope: db.ScopeWrite,
+		ExpiresAt: c.Now().Add(30 * 24 * time.Hour)}))
+	c.Add(time.Second)
+	require.NoError(t, s.CreateToken(ctx, db.Token{Name: "ops ✓", Hash: tokenHash("ops-secret"), Scope: db.ScopeAdmin}))
+	c.Add(time.Second)
+	require.NoError(t, s.TokenUsed(ctx, "ci"))
+
 	n64, err := s.Prune(ctx, db.PruneFilter{FinishedBefore: prunedBefore}, false)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n64)
@@ -145,7 +156,8 @@ func TestCopyRoundTrip(t *testing.T) {
 	pgDB := copyTarget(t, db.PostgresDialect)
 	schema := pgSchema(t, pgDB.Location())
 	st := copyAll(t, src, pgDB)
-	require.Equal(t, db.CopyStats{Tasks: 7, Events: int64(len(want.Events)), Elapsed: st.Elapsed}, st)
+	require.Len(t, want.Tokens, 2)
+	require.Equal(t, db.CopyStats{Tasks: 7, Events: int64(len(want.Events)), Tokens: 2, Elapsed: st.Elapsed}, st)
 	require.Equal(t, want, readDump(t, pgDB))
 	require.Equal(t, schema, pgSchema(t, pgDB.Location()), "indexes and keys are as the migrations made them")
 
@@ -159,9 +171,12 @@ func TestCopyRoundTrip(t *testing.T) {
 
 	lastEvent := want.Events[len(want.Events)-1].ID
 	for name, s := range map[string]db.Copier{"postgres": pgDB, "sqlite from postgres": back, "sqlite": direct} {
+		tok, err := s.TokenByHash(ctx, tokenHash("ci-secret"))
+		require.NoError(t, err, name)
+		require.Equal(t, "ci", tok.Name, name)
 		id := submit(t, s, db.NewTask{})
 		require.Greater(t, id, pruned, "%s: a new task must not reuse an id", name)
-		_, err := s.AppendEvents(ctx, []db.NewEvent{{TaskID: id, Kind: "note"}})
+		_, err = s.AppendEvents(ctx, []db.NewEvent{{TaskID: id, Kind: "note"}})
 		require.NoError(t, err)
 		evs, err := s.Events(ctx, id, 0, 0)
 		require.NoError(t, err)
@@ -182,8 +197,11 @@ func TestCopyPostgresToPostgresKeepsMicroseconds(t *testing.T) {
 	_, err = src.Finish(ctx, []db.NewEvent{{TaskID: got[0].ID, Kind: "stdout", Data: json.RawMessage(`{"text":"x"}`)}},
 		[]db.Outcome{{ID: got[0].ID, Worker: "w", Attempt: 1, Status: db.StatusCompleted}})
 	require.NoError(t, err)
+	require.NoError(t, src.CreateToken(ctx, db.Token{Name: "t", Hash: tokenHash("t"), Scope: db.ScopeRead}))
+	require.NoError(t, src.TokenUsed(ctx, "t"))
 	want := readDump(t, src)
 	require.NotZero(t, want.Tasks[0].CreatedAt.Nanosecond()%int(time.Millisecond), "the source has sub-millisecond times")
+	require.NotZero(t, want.Tokens[0].LastUsedAt.Nanosecond()%int(time.Millisecond), "the source has sub-millisecond times")
 	dst := copyTarget(t, db.PostgresDialect)
 	copyAll(t, src, dst)
 	require.Equal(t, want, readDump(t, dst))
@@ -212,6 +230,17 @@ func TestCopyRefusesNonEmptyTarget(t *testing.T) {
 			require.EqualValues(t, 1, ne.Tasks)
 			require.Contains(t, err.Error(), "already holds 1 tasks")
 			require.Equal(t, before, readDump(t, dst))
+
+			// A target that holds only API tokens is refused too: a copy
+			// would have to choose between its tokens and the source's.
+			onlyTokens := copyTarget(t, d)
+			require.NoError(t, onlyTokens.CreateToken(ctx, db.Token{Name: "mine", Hash: tokenHash("mine"), Scope: db.ScopeRead}))
+			before = readDump(t, onlyTokens)
+			_, err = db.Copy(ctx, src, onlyTokens, db.CopyOptions{})
+			require.ErrorAs(t, err, &ne)
+			require.EqualValues(t, 1, ne.Tokens)
+			require.Contains(t, err.Error(), "already holds 1 API tokens")
+			require.Equal(t, before, readDump(t, onlyTokens))
 		})
 	}
 }
@@ -243,7 +272,7 @@ func TestCopyFailureLeavesTargetEmpty(t *testing.T) {
 				}
 			}})
 			require.ErrorIs(t, err, context.Canceled)
-			require.Equal(t, dump{Tasks: []db.TaskRow{}, Events: []db.Event{}}, readDump(t, dst))
+			require.Equal(t, dump{Tasks: []db.TaskRow{}, Events: []db.Event{}, Tokens: []db.Token{}}, readDump(t, dst))
 			if d == db.PostgresDialect {
 				require.Equal(t, schema, pgSchema(t, dst.Location()))
 			}
@@ -273,7 +302,7 @@ func TestCopyInvalidJSONFailsWhole(t *testing.T) {
 	_, err = db.Copy(context.Background(), src, dst, db.CopyOptions{})
 	require.ErrorContains(t, err, "write events 1 to 1")
 	require.ErrorContains(t, err, "json")
-	require.Equal(t, dump{Tasks: []db.TaskRow{}, Events: []db.Event{}}, readDump(t, dst))
+	require.Equal(t, dump{Tasks: []db.TaskRow{}, Events: []db.Event{}, Tokens: []db.Token{}}, readDump(t, dst))
 }
 
 // pgSchema lists the indexes and constraints of the copied tables as the

@@ -54,7 +54,9 @@ type IndexStat struct {
 }
 
 // doctorTables are the tables Doctor counts, in this order.
-func doctorTables() []string { return []string{"tasks", "task_events", "runners", "schema_migrations"} }
+func doctorTables() []string {
+	return []string{"tasks", "task_events", "runners", "tokens", "schema_migrations"}
+}
 
 // Doctor reports the file's size, its WAL's, page counts, row counts and
 // an integrity check (which reads the whole file).

@@ -16,6 +16,17 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("task %d not found",
 // Unwrap lets errors.Is(err, ErrNotFound) match.
 func (e *NotFoundError) Unwrap() error { return ErrNotFound }
 
+// ErrTokenExists is returned by CreateToken for a name already taken.
+var ErrTokenExists = errors.New("a token of that name exists")
+
+// TokenNotFoundError says no token has that name.
+type TokenNotFoundError struct{ Name string }
+
+func (e *TokenNotFoundError) Error() string { return fmt.Sprintf("no token named %q", e.Name) }
+
+// Unwrap lets errors.Is(err, ErrNotFound) match.
+func (e *TokenNotFoundError) Unwrap() error { return ErrNotFound }
+
 // TransitionError is a state change the state machine does not allow.
 type TransitionError struct {
 	ID       int64

@@ -119,3 +119,23 @@ func (s *SQLite) queryEvents(ctx context.Context, q string, args ...any) ([]Even
 	}
 	return evs, s.classify(rows.Err())
 }
+
+// EventsSince returns events of every task with ids above afterID, oldest
+// first, at most limit (0 means all): one read of the primary key feeds
+// every live stream.
+func (s *SQLite) EventsSince(ctx context.Context, afterID int64, limit int) ([]Event, error) {
+	q := `SELECT id, task_id, at, kind, data FROM task_events WHERE id > ? ORDER BY id`
+	args := []any{afterID}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	return s.queryEvents(ctx, q, args...)
+}
+
+// LastEventID returns the highest event id, 0 when there is none.
+func (s *SQLite) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM task_events`).Scan(&id)
+	return id, s.classify(err)
+}

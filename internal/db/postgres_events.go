@@ -47,3 +47,22 @@ func (s *Postgres) queryEvents(ctx context.Context, q string, args ...any) ([]Ev
 	})
 	return evs, s.classify(err)
 }
+
+// EventsSince returns events of every task with ids above afterID, oldest
+// first, at most limit (0 means all).
+func (s *Postgres) EventsSince(ctx context.Context, afterID int64, limit int) ([]Event, error) {
+	q := `SELECT id, task_id, at, kind, data::text FROM task_events WHERE id > $1 ORDER BY id`
+	args := []any{afterID}
+	if limit > 0 {
+		q += ` LIMIT $2`
+		args = append(args, limit)
+	}
+	return s.queryEvents(ctx, q, args...)
+}
+
+// LastEventID returns the highest event id, 0 when there is none.
+func (s *Postgres) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM task_events`).Scan(&id)
+	return id, s.classify(err)
+}

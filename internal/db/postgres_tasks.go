@@ -339,27 +339,6 @@ func (w *pgWhere) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// List returns tasks newest first.
-func (s *Postgres) List(ctx context.Context, f Filter) ([]Task, error) {
-	w := pgWhere{}
-	pgAny(&w, "status", f.Statuses)
-	pgAny(&w, "type", f.Types)
-	pgAny(&w, "queue", f.Queues)
-	if !f.Since.IsZero() {
-		w.add("created_at >= $?", f.Since)
-	}
-	q := `SELECT ` + pgTaskColumns("") + ` FROM tasks` + w.sql() + ` ORDER BY id DESC`
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
-	rows, err := s.pool.Query(ctx, q, w.args...)
-	if err != nil {
-		return nil, s.classify(err)
-	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Task, error) { return scanPGTask(r) })
-	return ts, s.classify(err)
-}
-
 // Count returns the number of tasks in the store.
 func (s *Postgres) Count(ctx context.Context) (int64, error) {
 	var n int64

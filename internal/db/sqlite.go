@@ -113,13 +113,17 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 	return s, nil
 }
 
+// busyTimeout is how long a statement waits for a lock another process
+// holds before it fails with "database is locked".
+const busyTimeout = 30 * time.Second
+
 // dsn builds the connection string. Every write transaction begins
 // IMMEDIATE, taking the write lock up front: a deferred transaction that
 // reads and then writes can fail with "database is locked" no matter the
 // busy timeout, while an immediate one simply waits its turn.
 func dsn(path string) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
@@ -196,7 +200,7 @@ func (s *SQLite) init(ctx context.Context, opts Options) error {
 	if pending && !st.empty && !opts.AutoMigrate {
 		return &SchemaError{Path: s.path, Current: st.current(), Latest: len(s.migrations), Disabled: true}
 	}
-	if _, err := s.w.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+	if err := s.setWAL(ctx); err != nil {
 		return s.classify(fmt.Errorf("set WAL mode: %w", err))
 	}
 	if !pending {
@@ -209,6 +213,27 @@ func (s *SQLite) init(ctx context.Context, opts Options) error {
 	}
 	_, err = s.Migrate(ctx, 0)
 	return err
+}
+
+// setWAL switches the file to WAL mode, which takes an exclusive lock.
+// While another process holds the write lock (migrating the same new
+// file, say), SQLite answers "database is locked" at once instead of
+// waiting as busy_timeout says (waiting could deadlock), so the switch is
+// tried again until the busy timeout would have given up.
+func (s *SQLite) setWAL(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		_, err := s.w.ExecContext(ctx, "PRAGMA journal_mode=WAL")
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
 }
 
 // Path is the database file.

@@ -115,6 +115,15 @@ type Filter struct {
 	Queues   []string
 	Since    time.Time // created at or after; zero means any time
 	Limit    int       // 0 means no limit
+	// BeforeID keeps tasks whose id is below it: the cursor of the next
+	// page (List returns the newest first). 0 means no bound.
+	BeforeID int64
+	// Search keeps tasks whose name contains it, ignoring the case of
+	// ASCII letters only (% _ and \ match themselves), and the task whose
+	// id it is when it is a decimal number (digits only). "" means any.
+	// A name search reads tasks newest first until it has a page: it is
+	// not indexed.
+	Search string
 }
 
 // PruneFilter selects finished tasks to delete.
@@ -250,6 +259,111 @@ type Store interface {
 	Runners(ctx context.Context) ([]RunnerInfo, error)
 	// CountByQueue counts tasks by queue and status, without writing.
 	CountByQueue(ctx context.Context) ([]QueueCount, error)
+
+	// CountMatching counts the tasks List(f) would return without its Limit
+	// and BeforeID, but stops at max: capped is then true and n is max.
+	// max <= 0 means no cap.
+	CountMatching(ctx context.Context, f Filter, max int64) (n int64, capped bool, err error)
+	// EventsSince returns events of every task with ids above afterID,
+	// oldest first, at most limit (0: all): one query feeds every live
+	// stream. On PostgreSQL an id is taken when an event is inserted and
+	// seen when its transaction commits, so an event can appear below an
+	// id already read (two writers committing out of order, a window of
+	// milliseconds); SQLite has one writer and no such gap.
+	EventsSince(ctx context.Context, afterID int64, limit int) ([]Event, error)
+	// LastEventID returns the highest event id, 0 when there is none.
+	LastEventID(ctx context.Context) (int64, error)
+	// Stats summarises tasks that finished (completed, failed, cancelled):
+	// counts per bucket from since, truncated down to a multiple of bucket
+	// (time.Truncate), to now, and durations per type over those that
+	// finished at or after since. bucket must be a whole number of
+	// milliseconds, and the window at most MaxStatsBuckets buckets long.
+	Stats(ctx context.Context, since time.Time, bucket time.Duration) (Stats, error)
+
+	// CreateToken stores an API token; ErrTokenExists (wrapped) when its
+	// name is taken. The name must not be empty, the hash must be 32 bytes
+	// (a SHA-256) and the scope valid. A zero CreatedAt means now.
+	CreateToken(ctx context.Context, t Token) error
+	// Tokens lists the tokens, oldest first (never nil).
+	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken deletes the named token; a *TokenNotFoundError when there
+	// is none.
+	RevokeToken(ctx context.Context, name string) error
+	// TokenByHash finds the token whose hash is hash; an error wrapping
+	// ErrNotFound (not a *TokenNotFoundError) when none.
+	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// TokenUsed sets a token's last use to now; a *TokenNotFoundError when
+	// the token is gone (revoked meanwhile).
+	TokenUsed(ctx context.Context, name string) error
+}
+
+// Scope is what an API token may do: read < write < admin.
+type Scope string
+
+// The token scopes.
+const (
+	ScopeRead  Scope = "read"
+	ScopeWrite Scope = "write"
+	ScopeAdmin Scope = "admin"
+)
+
+// Allows reports whether a token of scope s may do what need requires.
+func (s Scope) Allows(need Scope) bool { return s.rank() >= need.rank() && need.rank() > 0 }
+
+// Valid reports whether s is a known scope.
+func (s Scope) Valid() bool { return s.rank() > 0 }
+
+func (s Scope) rank() int {
+	switch s {
+	case ScopeRead:
+		return 1
+	case ScopeWrite:
+		return 2
+	case ScopeAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Token is an API token of `opsctl serve`. The secret itself is never
+// stored: Hash is its SHA-256. Times are UTC, to the millisecond, as the
+// store keeps them.
+type Token struct {
+	Name       string
+	Hash       []byte
+	Scope      Scope
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time // zero: never used
+}
+
+// Expired reports whether the token has expired at now.
+func (t Token) Expired(now time.Time) bool { return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) }
+
+// Stats is what Stats returns.
+type Stats struct {
+	// Buckets covers since to now, oldest first, one per bucket length
+	// (empty buckets included), by the time tasks finished.
+	Buckets []StatsBucket
+	// Durations are by type name (byte order); never nil.
+	Durations []TypeDuration
+}
+
+// StatsBucket counts the tasks that finished in [Start, Start+bucket).
+type StatsBucket struct {
+	Start                        time.Time
+	Completed, Failed, Cancelled int64
+}
+
+// TypeDuration is how long tasks of one type ran (started to finished),
+// over those that finished in the window and had started. Failed counts
+// the failed ones among them; P50 is the median (the mean of the two
+// middle values for an even count).
+type TypeDuration struct {
+	Type          string
+	Count         int64
+	Failed        int64
+	Avg, P50, Max time.Duration
 }
 
 // RunnerInfo is one row of the runners table: an `opsctl run` process that

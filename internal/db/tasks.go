@@ -254,58 +254,17 @@ func (b *batchInserter) insertOne(i int, t NewTask) error {
 
 // Get returns one task.
 func (s *SQLite) Get(ctx context.Context, id int64) (Task, error) {
-	t, err := scanTask(s.r.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`, id))
+	// show, wait and the API's task reads repeat it: prepared once.
+	st, done, err := s.stmts.get(ctx, s.r, `SELECT `+taskColumns+` FROM tasks WHERE id = ?`)
+	if err != nil {
+		return Task{}, s.classify(err)
+	}
+	defer done()
+	t, err := scanTask(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, &NotFoundError{ID: id}
 	}
 	return t, s.classify(err)
-}
-
-// inList appends "col IN (?, ?, ...)" for vals to the where clauses.
-func inList[T any](where []string, args []any, col string, vals []T) ([]string, []any) {
-	if len(vals) == 0 {
-		return where, args
-	}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")
-	for _, v := range vals {
-		args = append(args, v)
-	}
-	return append(where, col+" IN ("+ph+")"), args
-}
-
-// List returns tasks newest first.
-func (s *SQLite) List(ctx context.Context, f Filter) ([]Task, error) {
-	var where []string
-	var args []any
-	where, args = inList(where, args, "status", f.Statuses)
-	where, args = inList(where, args, "type", f.Types)
-	where, args = inList(where, args, "queue", f.Queues)
-	if !f.Since.IsZero() {
-		where = append(where, "created_at >= ?")
-		args = append(args, ms(f.Since))
-	}
-	q := `SELECT ` + taskColumns + ` FROM tasks`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.classify(err)
-	}
-	defer rows.Close()
-	var ts []Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		ts = append(ts, t)
-	}
-	return ts, s.classify(rows.Err())
 }
 
 // Count returns the number of tasks in the store.
