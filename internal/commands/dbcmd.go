@@ -44,7 +44,7 @@ func newDBCopyCmd(f *Factory, runF func(context.Context, *DBCopyOptions) error) 
 	opts := &DBCopyOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "copy SRC DST",
-		Short: "Copy every task and event from one database to a new, empty one",
+		Short: "Copy every task, event and API token from one database to a new, empty one",
 		Long: `Copy every task and event of SRC into DST, ids and all: to move a queue
 from its SQLite file to PostgreSQL when runners on several hosts should
 share it, or back. SRC and DST are what --db takes: a file path or a
@@ -62,7 +62,9 @@ The copy is one transaction on DST. Rows are streamed in id order, 10,000
 at a time (COPY on PostgreSQL, multi-row INSERTs on SQLite), while the
 next chunk is read. Before the commit, DST's task and event counts are
 checked against SRC's; a mismatch, an error or Ctrl-C rolls it all back,
-leaving DST without a task. DST's id sequences are moved past every id
+leaving DST without a task. The API tokens of 'opsctl serve' are copied
+too (their hashes: the tokens keep working); a DST that holds tokens is
+refused like one that holds tasks. DST's id sequences are moved past every id
 SRC handed out (also ids of tasks pruned since), so a task submitted to DST
 later never gets an id that was already shown. Other processes that use
 DST wait until the copy ends: it holds SQLite's write lock, or on

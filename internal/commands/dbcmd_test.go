@@ -248,7 +248,7 @@ func TestDBDoctorPostgres(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(p.ok("--db", target, "db", "doctor", "-o", "json")), &d))
 	require.Equal(t, db.PostgresDialect, d.Dialect)
 	require.NotEmpty(t, d.ServerVersion)
-	require.Len(t, d.Tables, 4)
+	require.Len(t, d.Tables, 5)
 	require.Equal(t, "tasks", d.Tables[0].Name)
 	require.NotEmpty(t, d.Indexes)
 }

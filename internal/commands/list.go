@@ -190,7 +190,7 @@ func taskTable(io *IOStreams, ts []db.Task, now time.Time, wide bool) *tablePrin
 func listStatus(t db.Task, now time.Time, tty bool) string {
 	s := string(t.Status)
 	if tty && t.Status == db.StatusPending && t.RunAfter.After(now) {
-		s += " (" + relative(now.Sub(t.RunAfter)) + ")"
+		s += " (" + taskio.Relative(now.Sub(t.RunAfter)) + ")"
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsctl/opsctl/internal/taskio"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,7 +36,7 @@ func TestRelative(t *testing.T) {
 		{-30 * time.Second, "in 30s"},
 		{-3 * 24 * time.Hour, "in 3d"},
 	} {
-		require.Equal(t, c.want, relative(c.d), "relative(%s)", c.d)
+		require.Equal(t, c.want, taskio.Relative(c.d), "taskio.Relative(%s)", c.d)
 	}
 }
 

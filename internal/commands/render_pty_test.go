@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // Output on a terminal of a given width. The commands run in process with
@@ -245,7 +246,7 @@ func TestShowJSONBlock(t *testing.T) {
 	var b strings.Builder
 	var v any
 	require.NoError(t, json.Unmarshal([]byte(`{"exit_code":0,"stdout":"a\nb\n","stderr":"one line\n","n":[1,"x\ny"],"e":{}}`), &v))
-	showJSON(&b, v, "")
+	taskio.WriteJSONText(&b, v, "")
 	require.Equal(t, `{
   "e": {},
   "exit_code": 0,

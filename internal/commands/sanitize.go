@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/opsctl/opsctl/internal/taskio"
 )
 
 // Task output and event text come from commands and models, not from
@@ -43,7 +45,7 @@ func sanitizeTerminal(s string) string {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if unsafeASCII(c) {
-				b.WriteString(escapeControl(c))
+				b.WriteString(taskio.EscapeControl(c))
 			} else {
 				b.WriteByte(c)
 			}
@@ -70,22 +72,6 @@ func unsafeASCII(c byte) bool {
 }
 
 func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
-
-func escapeControl(c byte) string {
-	switch c {
-	case '\a':
-		return `\a`
-	case '\b':
-		return `\b`
-	case '\f':
-		return `\f`
-	case '\r':
-		return `\r`
-	case '\v':
-		return `\v`
-	}
-	return fmt.Sprintf(`\x%02x`, c)
-}
 
 // terminalText is s made safe for stdout when it is a terminal, and s as it
 // is otherwise.

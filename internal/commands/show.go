@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -225,70 +223,11 @@ func (p *showPrinter) block(name string, raw json.RawMessage) {
 		return
 	}
 	var b strings.Builder
-	showJSON(&b, v, "")
+	taskio.WriteJSONText(&b, v, "")
 	p.line(name + ":")
 	for _, l := range strings.Split(b.String(), "\n") {
 		p.line("  " + l)
 	}
-}
-
-// showJSON writes v as indented JSON with its keys sorted, with one
-// difference: a string of more than one line (a command's output, a
-// prompt) is written as text, "|" and then its lines indented under its
-// key, not as one long line of \n escapes. Nothing follows such a block
-// on its last line, not even a comma.
-func showJSON(b *strings.Builder, v any, indent string) {
-	inner := indent + "  "
-	switch v := v.(type) {
-	case map[string]any:
-		if len(v) == 0 {
-			b.WriteString("{}")
-			return
-		}
-		b.WriteString("{\n")
-		keys := slices.Sorted(maps.Keys(v))
-		for i, k := range keys {
-			b.WriteString(inner + marshalJSON(k) + ": ")
-			showJSON(b, v[k], inner)
-			if i < len(keys)-1 && !isTextBlock(v[k]) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "}")
-	case []any:
-		if len(v) == 0 {
-			b.WriteString("[]")
-			return
-		}
-		b.WriteString("[\n")
-		for i, e := range v {
-			b.WriteString(inner)
-			showJSON(b, e, inner)
-			if i < len(v)-1 && !isTextBlock(e) {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + "]")
-	case string:
-		if !isTextBlock(v) {
-			b.WriteString(marshalJSON(v))
-			return
-		}
-		b.WriteString("|")
-		for _, l := range strings.Split(strings.TrimSuffix(v, "\n"), "\n") {
-			b.WriteString("\n" + inner + l)
-		}
-	default:
-		b.WriteString(marshalJSON(v))
-	}
-}
-
-// isTextBlock reports a string of more than one line.
-func isTextBlock(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 // summary is a one-line account of an agent run from its result.

@@ -45,6 +45,11 @@ func CheckLabel(what, s string) error {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("%s contains a control character (%U)", what, r)
 		}
+		// Direction overrides make a text read as another (a name that
+		// shows as "cleanup" but is not).
+		if unicode.Is(unicode.Bidi_Control, r) {
+			return fmt.Errorf("%s contains a text-direction control (%U)", what, r)
+		}
 	}
 	return nil
 }
