@@ -51,6 +51,7 @@ type hub struct {
 // when taskID is 0.
 type subscription struct {
 	taskID  int64
+	from    int64 // events up to this id are replayed, not delivered
 	ch      chan db.Event
 	dropped chan struct{} // closed when the hub dropped it for falling behind
 }
@@ -65,14 +66,22 @@ func (h *hub) subscribe(ctx context.Context, taskID int64) (*subscription, int64
 	if err := h.prime(ctx); err != nil {
 		return nil, 0, err
 	}
+	// The stream replays from the database up to the newest event written,
+	// which may be ahead of the hub's reads: the hub skips those for it,
+	// so that a backlog the hub has yet to read cannot fill its buffer.
+	newest, err := h.store.LastEventID(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	sub := &subscription{taskID: taskID, ch: make(chan db.Event, subBuffer), dropped: make(chan struct{})}
 	h.mu.Lock()
+	sub.from = max(newest, h.last)
 	if len(h.subs) >= maxStreams {
 		h.mu.Unlock()
 		return nil, 0, errorf(KindUnavailable, "this server has %d streams open, its limit; try again later", maxStreams)
 	}
 	h.subs[sub] = struct{}{}
-	last := h.last
+	last := sub.from
 	h.mu.Unlock()
 	select {
 	case h.wake <- struct{}{}:
@@ -220,7 +229,7 @@ func (h *hub) deliver(e db.Event) {
 		f(e)
 	}
 	for sub := range h.subs {
-		if sub.taskID != 0 && sub.taskID != e.TaskID {
+		if (sub.taskID != 0 && sub.taskID != e.TaskID) || e.ID <= sub.from {
 			continue
 		}
 		select {
