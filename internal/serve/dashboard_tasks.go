@@ -139,7 +139,7 @@ func (d *dashboard) tasksPage(w http.ResponseWriter, r *http.Request, v *viewer)
 			if t.Key != "" {
 				f.Statuses = []db.Status{db.Status(t.Key)}
 			}
-			n, capped, err := d.s.store.CountMatching(ctx, f, CountCap)
+			n, capped, err := d.s.counts.count(ctx, d.s.store, f)
 			if err != nil {
 				d.failed(w, r, v, err)
 				return

@@ -46,6 +46,7 @@ type Server struct {
 	hosts     hostList
 
 	used    lastUse
+	counts  countCache
 	hub     *hub
 	submits *submitter
 	metrics *metrics

@@ -145,7 +145,7 @@ func (s *Server) ListTasks(ctx context.Context, q ListQuery) (Page, error) {
 		p.Tasks = ts[:f.Limit-1]
 		p.NextCursor = strconv.FormatInt(p.Tasks[len(p.Tasks)-1].ID, 10)
 	}
-	if p.Total, p.Capped, err = s.store.CountMatching(ctx, f, CountCap); err != nil {
+	if p.Total, p.Capped, err = s.counts.count(ctx, s.store, f); err != nil {
 		return Page{}, err
 	}
 	return p, nil
