@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,4 +228,51 @@ func TestSSEAllTasksResumeReplaysEverything(t *testing.T) {
 	ts.emit(t, claimed[0], "stdout", map[string]string{"text": "live\n"})
 	_, v := eventKindText(t, c.next(t))
 	require.Equal(t, "live\n", v)
+}
+
+// countingStore counts the reads of new events across all tasks.
+type countingStore struct {
+	db.Backend
+	since atomic.Int64
+}
+
+func (c *countingStore) EventsSince(ctx context.Context, after int64, limit int) ([]db.Event, error) {
+	c.since.Add(1)
+	return c.Backend.EventsSince(ctx, after, limit)
+}
+
+// TestSSEStreamsShareOneReadPerTick: 50 open streams and 20 written events
+// cost the database about one read of new events per tick, not one per
+// stream.
+func TestSSEStreamsShareOneReadPerTick(t *testing.T) {
+	ts := newTestServer(t)
+	cs := &countingStore{Backend: ts.store}
+	s := New(Options{Store: cs, Validator: testRegistry(), Tick: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); <-done })
+	other := &testServer{Server: s, store: ts.store, srv: srv, URL: srv.URL}
+
+	ts.submit(t, db.NewTask{Type: "exec", Input: json.RawMessage(`{"command":["true"]}`)})
+	task := ts.claim(t, 1)[0]
+	var streams []*sseClient
+	for range 50 {
+		c := other.stream(t, fmt.Sprintf("/api/v1/tasks/%d/events/stream", task.ID), ts.Read)
+		c.next(t)
+		streams = append(streams, c)
+	}
+	start := time.Now()
+	before := cs.since.Load()
+	for i := range 20 {
+		ts.emit(t, task, "stdout", map[string]string{"text": fmt.Sprintf("line %d\n", i)})
+		for _, c := range streams {
+			c.next(t)
+		}
+	}
+	reads := cs.since.Load() - before
+	ticks := int64(time.Since(start)/(20*time.Millisecond)) + 2
+	require.LessOrEqual(t, reads, ticks+20, "%d reads of new events in %d ticks for 50 streams", reads, ticks)
+	require.Less(t, reads, int64(50*20), "a read per stream per event")
 }
