@@ -34,7 +34,7 @@ func newBrowser(t *testing.T) context.Context {
 		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
 			t.Fatal("chromium not installed: CI needs it for the dashboard's browser tests (.ci/run installs it with apt-get install chromium)")
 		}
-		t.Skip("chromium not installed (apt-get install chromium)")
+		t.Skip("chromium not installed (apt-get install chromium); under CI=true this test fails instead")
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),

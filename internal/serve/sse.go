@@ -125,23 +125,9 @@ func (s *Server) restStreamAll(w http.ResponseWriter, r *http.Request) {
 	}
 	// Replay what a resuming client missed, up to where the hub's events
 	// take over.
-replay:
-	for after > 0 && after < live {
-		evs, err := s.store.EventsSince(ctx, after, hubBatch)
-		if err != nil || len(evs) == 0 {
-			break
-		}
-		for _, e := range evs {
-			if e.ID > live {
-				break replay
-			}
-			if send(e) != nil {
-				return
-			}
-			after = e.ID
-		}
-		if len(evs) < hubBatch {
-			break
+	if after > 0 {
+		if after, err = s.replay(ctx, 0, after, live, send); err != nil {
+			return
 		}
 	}
 	idle := time.NewTicker(sseKeepAlive)

@@ -274,12 +274,19 @@ func (s *Server) Watch(ctx context.Context, taskID, after int64, send func(db.Ev
 	}
 }
 
-// replay sends a task's events with ids above after and up to upTo from
-// the database, and returns the last id sent (after if none).
+// replay sends a task's events (every task's when taskID is 0) with ids
+// above after and up to upTo from the database, page by page, and returns
+// the last id sent (after if none).
 func (s *Server) replay(ctx context.Context, taskID, after, upTo int64, send func(db.Event) error) (int64, error) {
 	const page = 500
 	for after < upTo {
-		evs, err := s.store.Events(ctx, taskID, after, page)
+		var evs []db.Event
+		var err error
+		if taskID == 0 {
+			evs, err = s.store.EventsSince(ctx, after, page)
+		} else {
+			evs, err = s.store.Events(ctx, taskID, after, page)
+		}
 		if err != nil {
 			return after, err
 		}
