@@ -295,6 +295,12 @@ type Store interface {
 	// TokenUsed sets a token's last use to now; a *TokenNotFoundError when
 	// the token is gone (revoked meanwhile).
 	TokenUsed(ctx context.Context, name string) error
+
+	ApprovalStore
+	SearchStore
+	UsageStore
+	ScheduleStore
+	FlowStore
 }
 
 // Scope is what an API token may do: read < write < admin.

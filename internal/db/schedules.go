@@ -1,0 +1,4 @@
+package db
+
+// ScheduleStore is the part of the Store for recurring schedules (migration 9).
+type ScheduleStore interface{}
