@@ -41,6 +41,19 @@ type Config struct {
 	// RedactEnv names environment variables whose values must never appear
 	// in events, results or errors (the API key always is redacted).
 	RedactEnv []string `mapstructure:"redact_env"`
+	// Prices are the prices of models by model name, for the cost of a run
+	// (see cost.go).
+	Prices map[string]Price `mapstructure:"prices"`
+	// MaxCostUSD is the default cost budget per run in US dollars; 0 means
+	// none.
+	MaxCostUSD float64 `mapstructure:"max_cost_usd"`
+	// Approval is the approval policy: tool name patterns (globs) mapped to
+	// allow, ask or deny (see approval.go). Empty means every tool is
+	// allowed.
+	Approval map[string]string `mapstructure:"approval"`
+	// ApprovalTimeout is how long a call may wait for a decision before it
+	// is denied; 0 means DefaultApprovalTimeout.
+	ApprovalTimeout time.Duration `mapstructure:"approval_timeout"`
 }
 
 // settings are the effective values for one run: the task's input laid over

@@ -38,6 +38,12 @@ type Input struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	// Timeout is a Go duration ("90s", "5m") limiting the whole run.
 	Timeout string `json:"timeout,omitempty"`
+	// MaxCostUSD is a cost budget for the whole run in US dollars; 0 means
+	// the config's, and none when that is 0 too.
+	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
+	// Approval tightens the config's approval policy for this task: tool
+	// name patterns mapped to allow, ask or deny. It may never loosen it.
+	Approval map[string]string `json:"approval,omitempty"`
 }
 
 // DefaultMaxSteps is the number of model calls a run may make when neither

@@ -18,6 +18,9 @@ type Result struct {
 	Usage      llm.Usage `json:"usage"`       // summed over the model calls made
 	Provider   string    `json:"provider"`
 	Model      string    `json:"model"` // as the provider reported it, else as configured
+	// CostUSD is what the model calls cost, when agent.prices knows the
+	// model's price; absent otherwise.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
 }
 
 // The values of Result.StopReason. Only StopAnswer comes with a nil error.
@@ -25,6 +28,7 @@ const (
 	StopAnswer           = "answer"             // the model answered without tool calls
 	StopMaxSteps         = "max_steps"          // the step limit was reached first
 	StopTokenBudget      = "token_budget"       // max_tokens was used up
+	StopCostBudget       = "cost_budget"        // max_cost_usd was used up
 	StopRepeatedToolCall = "repeated_tool_call" // the model looped on one call
 	StopProviderError    = "provider_error"     // the provider failed after its retries
 	StopCancelled        = "cancelled"          // the context was cancelled

@@ -1,4 +1,4 @@
 package db
 
-// FlowStore is the part of the Store for task dependencies and queue limits (migration 10).
+// FlowStore is the part of the Store for task dependencies (migration 10).
 type FlowStore interface{}

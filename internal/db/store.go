@@ -301,6 +301,8 @@ type Store interface {
 	UsageStore
 	ScheduleStore
 	FlowStore
+	QueueStore
+	NotifyStore
 }
 
 // Scope is what an API token may do: read < write < admin.
