@@ -12,11 +12,12 @@ const (
 	ToolHTTPGet     = "http_get"
 	ToolReadFile    = "read_file"
 	ToolRunCommand  = "run_command"
+	ToolSearchTasks = "search_tasks"
 )
 
 // builtinToolNames returns the built-in tool names in offering order.
 func builtinToolNames() []string {
-	return []string{ToolCurrentTime, ToolHTTPGet, ToolReadFile, ToolRunCommand}
+	return []string{ToolCurrentTime, ToolHTTPGet, ToolReadFile, ToolRunCommand, ToolSearchTasks}
 }
 
 // isBuiltinTool reports whether name is a built-in tool.
@@ -31,6 +32,8 @@ type builtinEnv struct {
 	// childEnv is the environment run_command gives its processes: the
 	// runner's own, less the API key and the redacted variables.
 	childEnv []string
+	// searchTasks is what search_tasks calls (Handler.SearchTasks).
+	searchTasks SearchTasksFunc
 }
 
 // newBuiltinTool returns the built-in tool with the given name, or nil.
@@ -44,6 +47,8 @@ func newBuiltinTool(name string, env builtinEnv) Tool {
 		return newReadFileTool(env.cfg.ReadFileDirs)
 	case ToolRunCommand:
 		return newRunCommandTool(env.cfg.RunCommandAllow, env.childEnv)
+	case ToolSearchTasks:
+		return newSearchTasksTool(env.searchTasks)
 	default:
 		return nil
 	}

@@ -38,8 +38,9 @@ type ModelEvent struct {
 	Step       int                 `json:"step"` // 1 for the first model call
 	Text       string              `json:"text"`
 	ToolCalls  []RequestedToolCall `json:"tool_calls"`
-	StopReason string              `json:"stop_reason"` // the provider's own word
-	Usage      llm.Usage           `json:"usage"`       // of this call only
+	StopReason string              `json:"stop_reason"`        // the provider's own word
+	Usage      llm.Usage           `json:"usage"`              // of this call only
+	CostUSD    *float64            `json:"cost_usd,omitempty"` // of this call, when its price is known
 }
 
 // RequestedToolCall is a tool call the model asked for, in a ModelEvent.

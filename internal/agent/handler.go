@@ -33,6 +33,8 @@ type Handler struct {
 	ToolSources []ToolSource
 	// Now tells the time for current_time; nil means time.Now.
 	Now func() time.Time
+	// SearchTasks is what the search_tasks tool calls; nil: it is not available.
+	SearchTasks SearchTasksFunc
 	// MCPServers are the configured MCP servers by name, unexpanded. When
 	// it is not nil, the handler itself offers the tools of the servers a
 	// task selects (its mcp_servers, else Config.MCPServers): it refuses at
@@ -64,6 +66,9 @@ func (h *Handler) Validate(input json.RawMessage) error {
 	}
 	s := h.Config.resolve(in)
 	if err := checkProvider(s); err != nil {
+		return err
+	}
+	if _, err := resolvePolicy(h.Config, in); err != nil {
 		return err
 	}
 	return h.checkMCPServers(s)
@@ -135,6 +140,10 @@ func (h *Handler) Run(ctx context.Context, input json.RawMessage, ev Events) (js
 	if keyErr != nil {
 		return fail(newRunError(red, StopSetupError, "%v", keyErr))
 	}
+	pol, err := resolvePolicy(h.Config, in)
+	if err != nil {
+		return fail(newRunError(red, StopSetupError, "%v", err))
+	}
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, s.timeout,
@@ -149,7 +158,7 @@ func (h *Handler) Run(ctx context.Context, input json.RawMessage, ev Events) (js
 	if err != nil {
 		return fail(newRunError(red, StopSetupError, "%v", err))
 	}
-	env := builtinEnv{cfg: h.Config, now: h.Now, childEnv: childEnviron(keyEnv, h.Config.RedactEnv)}
+	env := builtinEnv{cfg: h.Config, now: h.Now, childEnv: childEnviron(keyEnv, h.Config.RedactEnv), searchTasks: h.SearchTasks}
 	tools, cleanup, err := h.gatherTools(ctx, s, em, env)
 	defer cleanup()
 	if err != nil {
@@ -166,7 +175,12 @@ func (h *Handler) Run(ctx context.Context, input json.RawMessage, ev Events) (js
 		red:      red,
 		budget:   h.Config.MemoryBudget,
 		result:   res,
+		cfg:      h.Config,
+		policy:   pol,
 	}
+	// The runner's events carry the task's checkpoints; other callers'
+	// runs neither wait nor resume.
+	r.cps, _ = ev.(Checkpoints)
 	return r.loop(ctx)
 }
 

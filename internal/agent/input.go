@@ -97,6 +97,9 @@ func decodeInput(raw json.RawMessage) (Input, error) {
 	if in.MaxTokens < 0 {
 		return in, fmt.Errorf(`"max_tokens" must not be negative, got %d`, in.MaxTokens)
 	}
+	if in.MaxCostUSD < 0 {
+		return in, fmt.Errorf(`"max_cost_usd" must not be negative, got %g`, in.MaxCostUSD)
+	}
 	if in.Temperature != nil && (*in.Temperature < 0 || *in.Temperature > 2) {
 		return in, fmt.Errorf(`"temperature" must be between 0 and 2, got %g`, *in.Temperature)
 	}
@@ -114,6 +117,9 @@ func decodeInput(raw json.RawMessage) (Input, error) {
 			return in, fmt.Errorf(`unknown tool %q in "tools" (built-in tools: %s; MCP tools are named SERVER__TOOL)`,
 				name, strings.Join(builtinToolNames(), ", "))
 		}
+	}
+	if _, err := parsePolicy(in.Approval, `"approval"`); err != nil {
+		return in, err
 	}
 	for _, name := range in.MCPServers {
 		if strings.TrimSpace(name) == "" {

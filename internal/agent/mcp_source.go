@@ -351,6 +351,8 @@ func BuiltinTools(cfg Config) []BuiltinTool {
 			if len(cfg.RunCommandAllow) > 0 {
 				bt.Bounds = fmt.Sprintf("programs %s; %s output, %s", strings.Join(cfg.RunCommandAllow, ", "), sizeText(runCommandMaxOutput), runCommandTimeout)
 			}
+		case ToolSearchTasks:
+			bt.Bounds = fmt.Sprintf("finished tasks of this database; at most %d", searchTasksMax)
 		}
 		out = append(out, bt)
 	}

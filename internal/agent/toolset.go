@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 
@@ -69,6 +70,7 @@ type callOutcome struct {
 	// unexpected is a tool's own Go error (not a *ToolError), worth a
 	// warning event besides the error result.
 	unexpected error
+	took       time.Duration // how long the call ran; 0 when it did not run
 }
 
 // call runs one tool call. Every failure, from an unknown name to a tool's

@@ -39,6 +39,7 @@ type BenchOptions struct {
 	Poll       time.Duration
 	AgentDelay time.Duration
 	Output     string
+	Limited    int // every other task in a queue limited to this many running (bench_queues.go)
 }
 
 func newBenchCmd(f *Factory) *cobra.Command {
@@ -85,6 +86,7 @@ resident memory (VmHWM) of the process that ran the tasks.`,
 	fl.DurationVar(&opts.Poll, "poll", 50*time.Millisecond, "runner idle poll interval (as opsctl run --poll)")
 	fl.DurationVar(&opts.AgentDelay, "agent-delay", time.Second, "agent: the fake provider's delay per reply")
 	fl.StringVarP(&opts.Output, "output", "o", formatTable, "output format: table or json")
+	fl.IntVar(&opts.Limited, "limited", 0, "put every other task in a queue limited to this many running at once (0: no limit)")
 	cmd.RegisterFlagCompletionFunc("mode", fixedCompletion("burn-down", "continuous"))
 	cmd.RegisterFlagCompletionFunc("type", fixedCompletion("noop", "agent"))
 	cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formatTable, formatJSON))
@@ -113,6 +115,7 @@ type benchReport struct {
 	DB            string  `json:"db"` // "" for a scratch file
 	CPUs          int     `json:"cpus"`
 	GoVersion     string  `json:"go_version"`
+	Limited       int     `json:"limited"` // --limited: 0 means no limited queue
 }
 
 func (o *BenchOptions) check() error {
@@ -123,8 +126,8 @@ func (o *BenchOptions) check() error {
 		return usageErrorf("--type must be noop or agent, got %q", o.Type)
 	case o.Tasks < 1 || o.Batch < 1 || o.Workers < 1 || o.Rate < 1:
 		return usageErrorf("--tasks, --batch, --workers and --rate must be at least 1")
-	case o.Runners < 0:
-		return usageErrorf("--runners must not be negative")
+	case o.Runners < 0 || o.Limited < 0:
+		return usageErrorf("--runners and --limited must not be negative")
 	case o.Runners > 0 && o.Type == "agent":
 		return usageErrorf("--type agent runs in this process only; drop --runners")
 	case o.Duration <= 0 || o.Poll <= 0:
@@ -159,7 +162,7 @@ func runBench(ctx context.Context, o *BenchOptions) error {
 		defer s.Close()
 	}
 	b := &bench{o: o, s: s, path: path, rep: benchReport{Mode: o.Mode, Type: o.Type, Workers: o.Workers,
-		Runners: o.Runners, DB: o.DB, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}}
+		Runners: o.Runners, DB: o.DB, Limited: o.Limited, CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}}
 	b.typ, b.input = benchNoopType, json.RawMessage(`{}`)
 	if o.Type == "agent" {
 		stop, err := b.startFakeProvider()
@@ -195,6 +198,9 @@ func (b *bench) print() error {
 	where := "scratch file"
 	if r.DB != "" {
 		where = r.DB
+	}
+	if r.Limited > 0 {
+		where += fmt.Sprintf(", half the tasks in a queue limited to %d", r.Limited)
 	}
 	tp := newTablePrinter(b.o.F.IO, "Measure", "Value")
 	for _, row := range [][2]string{

@@ -40,6 +40,9 @@ func (b *bench) insert(ctx context.Context, n int) (time.Duration, error) {
 	}
 	for n > 0 {
 		k := min(n, len(ts))
+		b.mu.Lock()
+		setBenchQueues(ts[:k], b.o.Limited, b.inserted)
+		b.mu.Unlock()
 		if _, err := b.s.SubmitBatch(ctx, ts[:k]); err != nil {
 			return 0, err
 		}
@@ -147,7 +150,7 @@ func (b *bench) runHere(ctx context.Context, once bool) error {
 	r, err := runner.New(runner.Options{
 		Store: b.s, Registry: b.reg, Workers: b.o.Workers, Lease: 30 * time.Second,
 		Poll: b.o.Poll, Grace: 10 * time.Second, Once: once, Log: b.o.F.IO.ErrOut,
-		OnClaim: b.stats.onClaim, OnFinish: b.stats.onFinish,
+		OnClaim: b.stats.onClaim, OnFinish: b.stats.onFinish, QueueLimits: benchQueueLimits(b.o.Limited),
 	})
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func (b *bench) startWorkers(ctx context.Context, once bool) ([]*benchWorker, er
 		}
 	}
 	args := []string{"bench", "worker", "--db", b.path, "--workers", strconv.Itoa(b.o.Workers),
-		"--poll", b.o.Poll.String(), "--once=" + strconv.FormatBool(once)}
+		"--poll", b.o.Poll.String(), "--once=" + strconv.FormatBool(once), "--limited", strconv.Itoa(b.o.Limited)}
 	var ws []*benchWorker
 	for range b.o.Runners {
 		w := &benchWorker{cmd: exec.CommandContext(ctx, self, args...)}
@@ -87,6 +87,7 @@ func newBenchWorkerCmd(f *Factory) *cobra.Command {
 	var workers int
 	var once bool
 	var poll time.Duration
+	var limited int
 	cmd := &cobra.Command{
 		Use:    "worker",
 		Short:  "A runner process of bench --runners",
@@ -104,7 +105,7 @@ func newBenchWorkerCmd(f *Factory) *cobra.Command {
 			r, err := runner.New(runner.Options{
 				Store: s, Registry: runner.Registry{benchNoopType: benchNoop{}}, Workers: workers,
 				Lease: 30 * time.Second, Poll: poll, Grace: 10 * time.Second, Once: once,
-				Log: f.IO.ErrOut, OnClaim: st.onClaim, OnFinish: st.onFinish,
+				Log: f.IO.ErrOut, OnClaim: st.onClaim, OnFinish: st.onFinish, QueueLimits: benchQueueLimits(limited),
 			})
 			if err != nil {
 				return err
@@ -118,6 +119,7 @@ func newBenchWorkerCmd(f *Factory) *cobra.Command {
 	cmd.Flags().IntVar(&workers, "workers", 100, "tasks run at once")
 	cmd.Flags().BoolVar(&once, "once", true, "stop when nothing is ready and nothing is running")
 	cmd.Flags().DurationVar(&poll, "poll", 50*time.Millisecond, "idle poll interval")
+	cmd.Flags().IntVar(&limited, "limited", 0, "bench's --limited")
 	return cmd
 }
 

@@ -21,19 +21,19 @@ type TaskActionOptions struct {
 func newCancelCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {
 	return newTaskActionCmd(f, runF, &cobra.Command{
 		Use:   "cancel (ID... | --status S | --queue Q | --name GLOB | --since D | --all)",
-		Short: "Cancel tasks: pending ones at once, running ones via their runner",
-		Long: `Cancel tasks. A pending task is cancelled at once. A running task gets a
-cancel request; its runner sees it with its next heartbeat (about a second),
-stops the handler and records the task as cancelled.
+		Short: "Cancel tasks: pending and waiting ones at once, running ones via their runner",
+		Long: `Cancel tasks. A pending or waiting task is cancelled at once. A running
+task gets a cancel request; its runner sees it with its next heartbeat
+(about a second), stops the handler and records the task as cancelled.
 
-Instead of ids, the selector flags pick pending and running tasks: they
-combine (all must match). The count is printed on stderr; on a terminal
+Instead of ids, the selector flags pick pending, running and waiting tasks:
+they combine (all must match). The count is printed on stderr; on a terminal
 opsctl asks first (--yes skips the question).`,
 		Example: `  opsctl cancel 42 43
   opsctl cancel --queue nightly --status pending
   opsctl cancel --name 'deploy-*' --yes`,
-		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning),
-	}, runCancel, "cancel", []db.Status{db.StatusPending, db.StatusRunning})
+		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning, db.StatusWaiting),
+	}, runCancel, "cancel", []db.Status{db.StatusPending, db.StatusRunning, db.StatusWaiting})
 }
 
 func newRetryCmd(f *Factory, runF func(context.Context, *TaskActionOptions) error) *cobra.Command {

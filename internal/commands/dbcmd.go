@@ -44,11 +44,15 @@ func newDBCopyCmd(f *Factory, runF func(context.Context, *DBCopyOptions) error) 
 	opts := &DBCopyOptions{F: f}
 	cmd := &cobra.Command{
 		Use:   "copy SRC DST",
-		Short: "Copy every task, event and API token from one database to a new, empty one",
+		Short: "Copy every task, event, schedule and API token from one database to a new, empty one",
 		Long: `Copy every task and event of SRC into DST, ids and all: to move a queue
 from its SQLite file to PostgreSQL when runners on several hosts should
 share it, or back. SRC and DST are what --db takes: a file path or a
-postgres:// URL (--db itself is not used). The runners table is not copied:
+postgres:// URL (--db itself is not used). What the tasks carry comes
+along: approval requests (a waiting task can still be approved on DST)
+and checkpoints, dependencies (a task waiting for one still waits),
+undelivered notifications and the notify rules they are for; and so do
+schedules, paused queues and API tokens. The runners table is not copied:
 runners register again when they start.
 
 SRC must exist (exit 6) and be at this opsctl's schema version (exit 4:
@@ -60,21 +64,24 @@ on DST once its lease expires.
 
 The copy is one transaction on DST. Rows are streamed in id order, 10,000
 at a time (COPY on PostgreSQL, multi-row INSERTs on SQLite), while the
-next chunk is read. Before the commit, DST's task and event counts are
-checked against SRC's; a mismatch, an error or Ctrl-C rolls it all back,
-leaving DST without a task. The API tokens of 'opsctl serve' are copied
-too (their hashes: the tokens keep working); a DST that holds tokens is
-refused like one that holds tasks. DST's id sequences are moved past every id
-SRC handed out (also ids of tasks pruned since), so a task submitted to DST
-later never gets an id that was already shown. Other processes that use
-DST wait until the copy ends: it holds SQLite's write lock, or on
-PostgreSQL a lock on the two tables. PostgreSQL text
-cannot hold NUL bytes or invalid UTF-8: those are dropped or replaced, as
-opsctl's own writes to PostgreSQL do.
+next chunk is read: the tasks first, then the rows that refer to them.
+Before the commit, DST's counts of each table are checked against SRC's;
+a mismatch, an error or Ctrl-C rolls it all back, leaving DST without a
+task. The API tokens of 'opsctl serve' are copied too (their hashes: the
+tokens keep working); a DST that holds tokens, schedules or paused queues
+is refused like one that holds tasks. Notify rules that runners on DST
+registered already are kept, merged with SRC's. DST's id sequences are
+moved past every id SRC handed out (also ids of tasks pruned since), so a
+task submitted to DST later never gets an id that was already shown.
+Other processes that use DST wait until the copy ends: it holds SQLite's
+write lock, or on PostgreSQL a lock on the tables it writes. PostgreSQL
+text cannot hold NUL bytes or invalid UTF-8: those are dropped or
+replaced, as opsctl's own writes to PostgreSQL do.
 
-Prints one line with the counts and the time on stdout (-o json: an
-object with tasks, events, seconds, source and target, passwords
-redacted); a progress line on stderr when it is a terminal.`,
+Prints one line with the counts and the time on stdout (the tables other
+than tasks and events only when they had rows; -o json: an object with
+every count, seconds, source and target, passwords redacted); a progress
+line on stderr when it is a terminal.`,
 		Example: `  opsctl db copy ~/.local/share/opsctl/opsctl.db 'postgres://opsctl@db.internal/opsctl'
   opsctl db copy 'postgres://opsctl@db.internal/opsctl' /backup/opsctl.db -o json`,
 		Args: cobra.ExactArgs(2),
@@ -96,11 +103,44 @@ const formatText = "text"
 
 // dbCopyJSON is `db copy -o json`. Field names are stable.
 type dbCopyJSON struct {
-	Tasks   int64   `json:"tasks"`
-	Events  int64   `json:"events"`
-	Seconds float64 `json:"seconds"`
-	Source  string  `json:"source"`
-	Target  string  `json:"target"`
+	Tasks         int64   `json:"tasks"`
+	Events        int64   `json:"events"`
+	Approvals     int64   `json:"approvals"`
+	Checkpoints   int64   `json:"checkpoints"`
+	Dependencies  int64   `json:"dependencies"`
+	Notifications int64   `json:"notifications"`
+	Tokens        int64   `json:"tokens"`
+	Schedules     int64   `json:"schedules"`
+	Queues        int64   `json:"queues"`
+	NotifyRules   int64   `json:"notify_rules"`
+	Seconds       float64 `json:"seconds"`
+	Source        string  `json:"source"`
+	Target        string  `json:"target"`
+}
+
+// copySummary is the counts of `db copy`'s line: tasks and events, then
+// the other tables that had rows, in parentheses.
+func copySummary(c db.CopyCounts) string {
+	var more []string
+	for _, p := range []struct {
+		n         int64
+		one, many string
+	}{{c.Approvals, "approval request", "approval requests"}, {c.Checkpoints, "checkpoint", "checkpoints"},
+		{c.Dependencies, "dependency", "dependencies"}, {c.Notifications, "undelivered notification", "undelivered notifications"},
+		{c.NotifyRules, "notify rule", "notify rules"}, {c.Schedules, "schedule", "schedules"},
+		{c.Queues, "queue state", "queue states"}, {c.Tokens, "API token", "API tokens"}} {
+		switch {
+		case p.n == 1:
+			more = append(more, "1 "+p.one)
+		case p.n > 1:
+			more = append(more, fmt.Sprintf("%d %s", p.n, p.many))
+		}
+	}
+	s := fmt.Sprintf("%d tasks and %d events", c.Tasks, c.Events)
+	if len(more) > 0 {
+		s += " (" + strings.Join(more, ", ") + ")"
+	}
+	return s
 }
 
 func runDBCopy(ctx context.Context, o *DBCopyOptions) error {
@@ -161,11 +201,13 @@ func runDBCopy(ctx context.Context, o *DBCopyOptions) error {
 		return err
 	}
 	if o.Output == formatJSON {
-		return writeJSON(o.F.IO.Out, dbCopyJSON{Tasks: st.Tasks, Events: st.Events,
+		return writeJSON(o.F.IO.Out, dbCopyJSON{Tasks: st.Tasks, Events: st.Events, Approvals: st.Approvals,
+			Checkpoints: st.Checkpoints, Dependencies: st.Dependencies, Notifications: st.Notifications,
+			Tokens: st.Tokens, Schedules: st.Schedules, Queues: st.Queues, NotifyRules: st.NotifyRules,
 			Seconds: math.Round(st.Elapsed.Seconds()*1000) / 1000, Source: from.Location(), Target: to.Location()})
 	}
-	_, err = fmt.Fprintf(o.F.IO.Out, "copied %d tasks and %d events from %s to %s in %.1fs\n",
-		st.Tasks, st.Events, from.Location(), to.Location(), st.Elapsed.Seconds())
+	_, err = fmt.Fprintf(o.F.IO.Out, "copied %s from %s to %s in %.1fs\n",
+		copySummary(st.CopyCounts), from.Location(), to.Location(), st.Elapsed.Seconds())
 	return err
 }
 

@@ -129,7 +129,7 @@ func TestDBCopyJSON(t *testing.T) {
 	require.Equal(t, src, got["source"])
 	require.Equal(t, db.RedactLocation(target), got["target"])
 	require.IsType(t, float64(0), got["seconds"])
-	require.Len(t, got, 5)
+	require.Len(t, got, 13)
 }
 
 // A target that holds tasks is refused with one line and exit 1, and
@@ -248,7 +248,7 @@ func TestDBDoctorPostgres(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(p.ok("--db", target, "db", "doctor", "-o", "json")), &d))
 	require.Equal(t, db.PostgresDialect, d.Dialect)
 	require.NotEmpty(t, d.ServerVersion)
-	require.Len(t, d.Tables, 5)
+	require.Len(t, d.Tables, 12)
 	require.Equal(t, "tasks", d.Tables[0].Name)
 	require.NotEmpty(t, d.Indexes)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opsctl/opsctl/internal/agent"
 	"github.com/opsctl/opsctl/internal/db"
 )
 
@@ -38,6 +39,9 @@ func eventLine(e db.Event) string {
 		if r := str("stop_reason"); r != "" {
 			s += " [" + r + "]"
 		}
+		if c, ok := eventCost(d); ok {
+			s += " (cost " + agent.FormatUSD(c) + ")"
+		}
 		return s
 	case "tool_call":
 		return fmt.Sprintf("tool call %s(%s) id=%s", str("name"), truncate(str("arguments"), 200), str("id"))
@@ -47,6 +51,17 @@ func eventLine(e db.Event) string {
 			tag = "tool error"
 		}
 		return fmt.Sprintf("%s %s id=%s: %s", tag, str("name"), str("id"), truncate(str("content"), 200))
+	case db.EventApprovalRequested:
+		return fmt.Sprintf("approval requested #%s: %s(%s) id=%s", str("request"), str("tool"), truncate(str("arguments"), 200), str("call_id"))
+	case db.EventApprovalDecided:
+		s := fmt.Sprintf("approval #%s %s: %s", str("request"), str("decision"), str("tool"))
+		if by := str("by"); by != "" {
+			s += " by " + by
+		}
+		if r := str("reason"); r != "" {
+			s += ": " + oneLine(r)
+		}
+		return s
 	case "warning":
 		return "warning: " + oneLine(str("message"))
 	case "mcp_stderr":
@@ -65,6 +80,9 @@ func eventHead(e db.Event) string {
 		s := fmt.Sprintf("model step %v", d["step"])
 		if r, _ := d["stop_reason"].(string); r != "" {
 			s += " [" + r + "]"
+		}
+		if c, ok := eventCost(d); ok {
+			s += " (cost " + agent.FormatUSD(c) + ")"
 		}
 		return s
 	case "tool_result":

@@ -52,7 +52,7 @@ func (f *Factory) hideKeys() error {
 	if err != nil {
 		return usageErr(err)
 	}
-	names := append(llm.KeyEnvs(), c.Agent.RedactEnv...)
+	names := append(append(llm.KeyEnvs(), c.Agent.RedactEnv...), c.NotifySecretEnvs()...)
 	if c.Agent.APIKeyEnv != "" {
 		names = append(names, c.Agent.APIKeyEnv)
 	}

@@ -44,7 +44,10 @@ and is cut with "…". A pending task that waits for a later time shows it:
 "pending (in 2h)". Piped, rows are tab-separated with no header, times are
 RFC 3339 and nothing is cut, so "opsctl list | cut -f4" gives whole names.
 Columns: id, status, type, name, queue, created; -o wide adds priority,
-attempts, started, finished, worker and error.`,
+attempts, started, finished, worker, error and cost (of an agent run whose
+model has a price in agent.prices): piped, the cost column is always there,
+a plain number of US dollars or "-"; on a terminal it is shown when a
+listed task has a cost.`,
 		Example: `  opsctl list --status failed --since 24h
   opsctl list -q --status failed | xargs -r opsctl retry
   opsctl list --watch --status running,pending
@@ -123,12 +126,16 @@ func runList(ctx context.Context, o *ListOptions) error {
 	if err != nil {
 		return err
 	}
+	blocked, err := blockedBy(ctx, s, ts)
+	if err != nil {
+		return err
+	}
 	io := o.F.IO
 	switch {
 	case o.Output == formatJSON:
-		return writeJSON(io.Out, taskio.TasksJSON(ts))
+		return writeJSON(io.Out, listTasksJSON(ts, blocked))
 	case o.Output == formatJSONL:
-		return writeJSONL(io.Out, taskio.TasksJSON(ts))
+		return writeJSONL(io.Out, listTasksJSON(ts, blocked))
 	case o.Quiet:
 		var b []byte
 		for _, t := range ts {
@@ -142,7 +149,7 @@ func runList(ctx context.Context, o *ListOptions) error {
 		fmt.Fprintln(io.ErrOut, "no tasks")
 		return nil
 	}
-	return taskTable(io, ts, now, o.Output == formatWide).Render()
+	return taskTable(io, ts, blocked, now, o.Output == formatWide).Render()
 }
 
 // listTasks reads the tasks the filter selects; --since counts back from
@@ -159,10 +166,17 @@ func listTasks(ctx context.Context, o *ListOptions, s db.Store, f db.Filter, now
 
 // taskTable lays out tasks as list shows them. The name column (and in
 // wide, the error column too) gives way on a narrow terminal.
-func taskTable(io *IOStreams, ts []db.Task, now time.Time, wide bool) *tablePrinter {
+func taskTable(io *IOStreams, ts []db.Task, blocked map[int64][]int64, now time.Time, wide bool) *tablePrinter {
 	header := []string{"ID", "Status", "Type", "Name", "Queue", "Created"}
 	if wide {
 		header = append(header, "Pri", "Attempts", "Started", "Finished", "Worker", "Error")
+	}
+	// Piped, the cost column is always there (scripts count columns); on a
+	// terminal only when a task has a cost, so that the usual table keeps
+	// its width.
+	costCol := wide && (!io.OutTTY || anyCost(ts))
+	if costCol {
+		header = append(header, "Cost")
 	}
 	tp := newTablePrinter(io, header...)
 	if wide {
@@ -172,12 +186,16 @@ func taskTable(io *IOStreams, ts []db.Task, now time.Time, wide bool) *tablePrin
 	}
 	tp.Paint(1, func(i int, cell string) string { return paint(statusColor(string(ts[i].Status)), cell) })
 	for _, t := range ts {
-		row := []string{strconv.FormatInt(t.ID, 10), listStatus(t, now, io.OutTTY), t.Type,
+		row := []string{strconv.FormatInt(t.ID, 10), listStatus(t, blocked[t.ID], now, io.OutTTY), t.Type,
 			taskName(t), t.Queue, formatTime(t.CreatedAt, now, io.OutTTY)}
 		if wide {
 			row = append(row, strconv.Itoa(t.Priority), fmt.Sprintf("%d/%d", t.Attempts, t.MaxAttempts),
 				formatTime(t.StartedAt, now, io.OutTTY), formatTime(t.FinishedAt, now, io.OutTTY),
 				defaultStr(t.LeaseWorker, "-"), defaultStr(t.Error, "-"))
+		}
+		if costCol {
+			cost, known := taskCost(t)
+			row = append(row, costCell(cost, known, io.OutTTY))
 		}
 		tp.Row(row...)
 	}
@@ -185,10 +203,14 @@ func taskTable(io *IOStreams, ts []db.Task, now time.Time, wide bool) *tablePrin
 }
 
 // listStatus is a task's status; on a terminal, a pending task that waits
+// for dependencies says which ("pending (after 41)"), and one that waits
 // for a later time (--in, --at, a retry's backoff) says when: "pending
 // (in 2h)". Piped, the status column holds the status alone, for scripts.
-func listStatus(t db.Task, now time.Time, tty bool) string {
+func listStatus(t db.Task, after []int64, now time.Time, tty bool) string {
 	s := string(t.Status)
+	if tty && len(after) > 0 {
+		return s + " (" + afterText(after) + ")"
+	}
 	if tty && t.Status == db.StatusPending && t.RunAfter.After(now) {
 		s += " (" + taskio.Relative(now.Sub(t.RunAfter)) + ")"
 	}

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		// postgres:// URL: in process_pg_test.go).
 		"exitcode":       func() { os.Exit(exitcodeMain()) },
 		"opsctl-testsql": func() { os.Exit(testsqlAnyMain()) },
+		"opsctl-olddb":   func() { os.Exit(olddbMain()) },
 		// The MCP test server over stdio, and the helpers of the agent
 		// scripts, in fakes_test.go.
 		"mcptest-server": mcptest.Main,

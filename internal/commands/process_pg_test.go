@@ -386,7 +386,7 @@ func TestPostgresConcurrentFirstUse(t *testing.T) {
 	}
 	require.Len(t, ids, 8, "eight distinct ids")
 	require.Contains(t, p.ok("migrate", "status", "-o", "json"), `"pending": []`)
-	require.Equal(t, "6", pgValue(t, p.db, `SELECT count(*) FROM schema_migrations`))
+	require.Equal(t, "12", pgValue(t, p.db, `SELECT count(*) FROM schema_migrations`))
 }
 
 // A runner paused (SIGSTOP) past its lease loses the task to another

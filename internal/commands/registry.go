@@ -58,6 +58,7 @@ func newAgentHandler(f *Factory) (runner.Handler, error) {
 		servers = map[string]mcp.ServerConfig{}
 	}
 	h := &agent.Handler{Config: c.Agent, Getenv: f.Getenv, Now: f.Now, MCPSupervise: runner.SupervisedCommand, MCPServers: servers, LookupEnv: envLookup(f)}
+	h.SearchTasks = searchTasksFunc(f)
 	return agentAdapter{h}, nil
 }
 

@@ -181,10 +181,10 @@ func TestRenderFitsTerminal(t *testing.T) {
 	// MCP server configs, tab-separated.
 	out := w.ok(pipe, "list", "-o", "wide")
 	require.Contains(t, out, "\tnightly-backup-of-the-primary-database-to-offsite-storage-with-verification\t")
-	require.Contains(t, out, "far wider than any window\n")
+	require.Contains(t, out, "far wider than any window\t-\n") // the cost column is last
 	require.NotContains(t, out, "…")
 	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		require.Len(t, strings.Split(l, "\t"), 12, "%q", l)
+		require.Len(t, strings.Split(l, "\t"), 13, "%q", l)
 	}
 	out = w.ok(pipe, "--config", filepath.Join(w.dir, "config.yaml"), "config")
 	require.Contains(t, out, `"args":["-y","@modelcontextprotocol/server-filesystem","/srv/data/projects/with/a/rather/long/path","2>&1"]`)

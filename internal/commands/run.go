@@ -18,6 +18,7 @@ import (
 
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/runner"
+	"github.com/opsctl/opsctl/internal/schedule"
 )
 
 // RunOptions are the flags of `opsctl run`.
@@ -119,12 +120,16 @@ func runRun(ctx context.Context, o *RunOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	notifier, err := newNotifier(o.F, c) // notify.go
+	if err != nil {
+		return err
+	}
 	var finished, failed, retried atomic.Int64
 	opts := runner.Options{
-		Store: s, Registry: o.F.Registry, Workers: workers, Queues: o.Queues,
+		Store: s, Registry: o.F.Registry, Workers: workers, Queues: o.Queues, QueueLimits: c.QueueLimits(),
 		Lease: c.Runner.Lease, Poll: c.Runner.Poll, Grace: c.Runner.Grace,
 		DefaultTimeout: c.Runner.Timeout, Once: o.Once, MaxTasks: o.MaxTasks,
-		Logger: log, TaskLog: true, Version: version(),
+		Logger: log, TaskLog: true, Version: version(), Schedules: schedule.Plan, Notify: notifier,
 		OnFinish: func(out db.Outcome) {
 			switch out.Status {
 			case db.StatusPending:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opsctl/opsctl/internal/agent"
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/runner"
 	"github.com/opsctl/opsctl/internal/taskio"
@@ -62,17 +63,31 @@ func runShow(ctx context.Context, o *ShowOptions) error {
 	if err != nil {
 		return err
 	}
+	deps, blocked, err := taskDependencies(ctx, s, t)
+	if err != nil {
+		return err
+	}
 	if o.Output == formatJSON {
-		return writeJSON(o.F.IO.Out, taskio.NewTaskJSON(t))
+		return writeJSON(o.F.IO.Out, newShowTaskJSON(t, deps, blocked))
 	}
 	evs, total, err := s.LastEvents(ctx, t.ID, max(o.Events, 0))
 	if err != nil {
 		return err
 	}
-	return printTask(o.F, t, evs, total)
+	var wait *db.Approval
+	if t.Status == db.StatusWaiting {
+		a, ok, err := s.LastApproval(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		if ok && a.Open() {
+			wait = &a
+		}
+	}
+	return printTask(o.F, t, evs, total, deps, blocked, wait)
 }
 
-func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
+func printTask(f *Factory, t db.Task, evs []db.Event, total int64, deps db.Dependencies, blocked []int64, wait *db.Approval) error {
 	io := f.IO
 	now := f.Now()
 	p := &showPrinter{io: io, width: io.Width()}
@@ -103,6 +118,7 @@ func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
 	if t.Status == db.StatusPending && t.RunAfter.After(now) {
 		p.field("Run after", formatTimeLong(t.RunAfter, now, io.OutTTY))
 	}
+	printDependencies(p, deps, blocked)
 	if !t.StartedAt.IsZero() {
 		p.field("Started", formatTimeLong(t.StartedAt, now, io.OutTTY))
 	}
@@ -118,11 +134,19 @@ func printTask(f *Factory, t db.Task, evs []db.Event, total int64) error {
 			p.field("Cancel", "requested")
 		}
 	}
+	if wait != nil {
+		p.wrapped("Waits for", fmt.Sprintf("approval of %s(%s) since %s, until %s; opsctl approve %d, or opsctl deny %d",
+			wait.Tool, truncate(string(wait.Arguments), 200), formatTimeLong(wait.RequestedAt, now, io.OutTTY),
+			formatTimeLong(wait.ExpiresAt, now, io.OutTTY), t.ID, t.ID))
+	}
 	if t.Error != "" {
 		p.wrapped("Error", t.Error)
 	}
 	if sum := summary(t); sum != "" {
 		p.field("Summary", sum)
+	}
+	if cost, ok := taskCost(t); ok {
+		p.field("Cost", agent.FormatUSD(cost))
 	}
 	p.block("Input", t.Input)
 	if len(t.Result) > 0 {

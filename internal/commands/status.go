@@ -31,7 +31,7 @@ tasks each queue has in each status.
 On a terminal: two tables with relative times. Piped: tab-separated rows
 without headers, each starting with its kind, "runner" (id, host, pid,
 workers, queues, started, heartbeat, version) or "queue" (name, pending,
-running, completed, failed, cancelled), times in RFC 3339.`,
+running, waiting, completed, failed, cancelled), times in RFC 3339.`,
 		Example: `  opsctl status
   opsctl status -o json | jq '.totals.pending'`,
 		Args: cobra.NoArgs,
@@ -67,6 +67,7 @@ type runnerView struct {
 type statusCounts struct {
 	Pending   int64 `json:"pending"`
 	Running   int64 `json:"running"`
+	Waiting   int64 `json:"waiting"`
 	Completed int64 `json:"completed"`
 	Failed    int64 `json:"failed"`
 	Cancelled int64 `json:"cancelled"`
@@ -78,6 +79,8 @@ func (c *statusCounts) add(s db.Status, n int64) {
 		c.Pending += n
 	case db.StatusRunning:
 		c.Running += n
+	case db.StatusWaiting:
+		c.Waiting += n
 	case db.StatusCompleted:
 		c.Completed += n
 	case db.StatusFailed:
@@ -199,10 +202,10 @@ func printStatus(o *StatusOptions, v statusView, now time.Time) error {
 	if tty && len(v.Runners) > 0 {
 		fmt.Fprintln(o.F.IO.Out)
 	}
-	tp := newTablePrinter(o.F.IO, "queue", "pending", "running", "completed", "failed", "cancelled")
+	tp := newTablePrinter(o.F.IO, "queue", "pending", "running", "waiting", "completed", "failed", "cancelled")
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, q := range v.Queues {
-		tp.Row(kind("queue", q.Queue, n(q.Pending), n(q.Running), n(q.Completed), n(q.Failed), n(q.Cancelled))...)
+		tp.Row(kind("queue", q.Queue, n(q.Pending), n(q.Running), n(q.Waiting), n(q.Completed), n(q.Failed), n(q.Cancelled))...)
 	}
 	return tp.Render()
 }

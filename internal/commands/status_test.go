@@ -92,7 +92,7 @@ func TestStatusOnTerminal(t *testing.T) {
 	require.Regexp(t, `^RUNNER +HOST +PID +WORKERS +QUEUES +STARTED +HEARTBEAT +VERSION`, lines[0])
 	require.Regexp(t, `^h1:42:abcdef +h1 +42 +4 +all +3m ago +5s ago +v1`, lines[1])
 	require.Empty(t, strings.TrimSpace(lines[2]))
-	require.Regexp(t, `^QUEUE +PENDING +RUNNING +COMPLETED +FAILED +CANCELLED`, lines[3])
+	require.Regexp(t, `^QUEUE +PENDING +RUNNING +WAITING +COMPLETED +FAILED +CANCELLED`, lines[3])
 	require.Regexp(t, `^default +2 +0 +0 +0 +0`, lines[4])
 	require.Regexp(t, `^nightly +1 +0 +0 +0 +0`, lines[5])
 

@@ -34,6 +34,7 @@ type SubmitOptions struct {
 	Timeout     string
 	Key         string
 	Batch       string
+	After       []string // --after ID[,ID...]: runs once these tasks completed
 	Quiet       bool
 	Wait        bool
 	WaitTimeout string
@@ -93,7 +94,8 @@ with "command" or "shell" is exec, --prompt or an input with "prompt" is
 agent.
 
 --batch reads JSON Lines, one task per line with the fields type, input,
-name, queue, priority, max_attempts, timeout, key and run_after. Every line
+name, queue, priority, max_attempts, timeout, key, run_after and after
+(task ids, or "#N" for the task on line N of the same file). Every line
 is checked before any is stored; a batch of up to %[1]d tasks is stored in
 one transaction, or none, a longer one %[1]d tasks per transaction. Exec
 lines without a "dir" run in the directory submit was run from.
@@ -139,6 +141,7 @@ a --timeout at least %[5]s.`, batchTxTasks, taskio.ExactSize(taskio.MaxInputByte
 	fl.StringVar(&opts.Timeout, "timeout", "", "time limit for one attempt (e.g. 30s, 5m)")
 	fl.StringVar(&opts.Key, "key", "", "idempotency key: a second submit with this key returns the first task")
 	fl.StringVar(&opts.Batch, "batch", "", "read tasks as JSON Lines from FILE or - (stdin)")
+	fl.StringSliceVar(&opts.After, "after", nil, "run only once these tasks completed (IDs, comma-separated or repeated); cancelled if one fails")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the id")
 	fl.BoolVarP(&opts.Wait, "wait", "w", false, "wait for the task to finish; exit as 'opsctl wait' does")
 	fl.StringVar(&opts.WaitTimeout, "wait-timeout", "", "with --wait: give up after this long (exit 124)")
@@ -328,6 +331,11 @@ func (o *SubmitOptions) buildTask() (db.NewTask, error) {
 		}
 		t.Timeout = d
 	}
+	after, err := parseAfterFlag(o.After)
+	if err != nil {
+		return t, err
+	}
+	t.After = after
 	given := len(t.Input)
 	if t.Type == "exec" {
 		t.Input = taskio.ExecInputDir(in, cwd).Encode()
@@ -450,7 +458,7 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 	}
 	r, err := s.Submit(ctx, t)
 	if err != nil {
-		return err
+		return dependencyError(err)
 	}
 	io := o.F.IO
 	if r.Existed {
@@ -482,6 +490,9 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 		fmt.Fprintf(out, "task %d\n", r.ID)
 	default:
 		what := fmt.Sprintf("%s, queue %s", t.Type, defaultStr(t.Queue, "default"))
+		if len(t.After) > 0 {
+			what += ", " + afterText(t.After)
+		}
 		if !t.RunAfter.IsZero() {
 			if when := whenRuns(t.RunAfter, o.now, time.Local); when != "" {
 				what += ", " + when

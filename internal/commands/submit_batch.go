@@ -19,6 +19,8 @@ import (
 func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error) {
 	var ts []db.NewTask
 	var lines []int // the line number of each task, for errors from the store
+	// each task's "#N" dependencies on earlier lines
+	var refs [][]int
 	br := bufio.NewReaderSize(r, 64*1024)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -31,12 +33,13 @@ func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error)
 		}
 		buf = line
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			t, perr := taskio.ParseLine(line, f.Registry, cwd)
+			t, ref, perr := taskio.ParseBatchLine(line, f.Registry, cwd)
 			if perr != nil {
 				return nil, nil, usageErrorf("batch line %d: %v", n, perr)
 			}
 			ts = append(ts, t)
 			lines = append(lines, n)
+			refs = append(refs, ref)
 		}
 		if err == io.EOF {
 			break
@@ -44,6 +47,9 @@ func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error)
 	}
 	if len(ts) == 0 {
 		return nil, nil, usageErrorf("batch is empty")
+	}
+	if err := resolveBatchRefs(ts, refs, lines); err != nil {
+		return nil, nil, err
 	}
 	return ts, lines, nil
 }
@@ -93,9 +99,16 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 		defer file.Close()
 		r = file
 	}
+	after, err := parseAfterFlag(o.After)
+	if err != nil {
+		return err
+	}
 	ts, lines, err := readBatch(r, o.F, cwd)
 	if err != nil {
 		return err
+	}
+	for i := range ts {
+		ts[i].After = append(ts[i].After, after...)
 	}
 	s, err := o.F.Store(ctx)
 	if err != nil {
@@ -106,9 +119,11 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 	w := bufio.NewWriter(o.F.IO.Out)
 	stored, existed := 0, 0
 	var firstID, lastID int64 // the smallest and largest id this batch created
+	// The ids of the tasks stored so far, for "#N" in later transactions.
+	ids := make([]int64, 0, len(ts))
 	for stored < len(ts) {
 		end := min(stored+batchTxTasks, len(ts))
-		rs, err := s.SubmitBatch(ctx, ts[stored:end])
+		rs, err := s.SubmitBatch(ctx, chunkDependencies(ts, stored, end, ids))
 		if err != nil {
 			if ferr := w.Flush(); ferr != nil {
 				return ferr
@@ -116,6 +131,7 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 			return batchStoreError(err, lines, stored, existed, firstID, lastID)
 		}
 		for _, r := range rs {
+			ids = append(ids, r.ID)
 			fmt.Fprintln(w, r.ID)
 			switch {
 			case r.Existed:

@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -8,8 +9,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/opsctl/opsctl/internal/db"
 )
 
 // exitcodeMain is the scripts' "exitcode N PROG ARGS..." command: it runs
@@ -111,4 +115,39 @@ func runSQL(db *sql.DB, q string) error {
 		fmt.Println(strings.Join(cells, "\t"))
 	}
 	return rows.Err()
+}
+
+// olddbMain is the scripts' "opsctl-olddb DB VERSION" command: it makes DB
+// (a SQLite path or a postgres:// URL of an empty database) a database of
+// schema VERSION, as an older opsctl would have left it, by applying only
+// the first VERSION migrations of its dialect.
+func olddbMain() int {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: opsctl-olddb DB VERSION")
+		return 2
+	}
+	v, err := strconv.Atoi(os.Args[2])
+	if err != nil || v < 1 {
+		fmt.Fprintf(os.Stderr, "opsctl-olddb: bad version %q\n", os.Args[2])
+		return 2
+	}
+	target, err := db.ParseTarget(os.Args[1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "opsctl-olddb: %v\n", err)
+		return 1
+	}
+	ms, err := db.DialectMigrations(target.Dialect)
+	if err != nil || v > len(ms) {
+		fmt.Fprintf(os.Stderr, "opsctl-olddb: no version %d (%v)\n", v, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := db.Open(ctx, db.Options{Path: os.Args[1], Migrations: ms[:v]})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "opsctl-olddb: %v\n", err)
+		return 1
+	}
+	s.Close()
+	return 0
 }

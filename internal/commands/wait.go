@@ -30,7 +30,9 @@ func newWaitCmd(f *Factory) *cobra.Command {
 first (precedence 124 > 5 > 1 > 0). A missing id exits 3 at once.
 
 If a task is still pending 10s into the wait and no runner has been seen
-within the last minute, a note on stderr says so, once (not with -q).
+within the last minute, a note on stderr says so, once (not with -q). A
+task waiting for approval is not finished: wait goes on through it (see
+'opsctl approvals').
 
 Instead of ids, the selector flags pick the tasks to wait for (they
 combine: all must match), as they are when wait starts; finished ones count
@@ -38,7 +40,7 @@ at once.`,
 		Example: `  opsctl wait 42 43 --timeout 10m
   opsctl wait --queue deploy --since 1h
   opsctl submit -q -- ./build.sh | xargs opsctl wait`,
-		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning),
+		ValidArgsFunction: completeTaskIDs(f, db.StatusPending, db.StatusRunning, db.StatusWaiting),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ids []int64
 			var err error

@@ -76,7 +76,7 @@ func watchFrame(io *IOStreams, ts []db.Task, now time.Time, every time.Duration,
 	}
 	frameIO := *io
 	frameIO.Out = &b
-	if err := taskTable(&frameIO, ts, now, wide).Render(); err != nil {
+	if err := taskTable(&frameIO, ts, nil, now, wide).Render(); err != nil {
 		return nil, err
 	}
 	if more > 0 {

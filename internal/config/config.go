@@ -18,6 +18,7 @@ import (
 	"github.com/opsctl/opsctl/internal/agent"
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/mcp"
+	"github.com/opsctl/opsctl/internal/notify"
 )
 
 // Config is the effective configuration.
@@ -37,11 +38,17 @@ type Config struct {
 	// in the file (not expanded: ${VAR} is expanded when a server starts,
 	// so a missing variable only matters to the tasks that use it).
 	MCPServers map[string]mcp.ServerConfig `mapstructure:"-"`
+	// Queues are per-queue limits and pauses by queue name (queues.go).
+	Queues map[string]QueueConfig `mapstructure:"queues"`
+	// Notify are the notification rules, in order (notify.go).
+	Notify []notify.Rule `mapstructure:"notify"`
 
 	files    []string          // the config files read, lowest precedence first
 	mcpFiles map[string]string // MCP server name -> the file that defined it
 	sources  map[string]string // key -> where its value came from
 	warnings []string
+
+	priceFiles map[string]string // model -> the file that priced it (prices.go)
 }
 
 // Runner configures `opsctl run`.
@@ -82,29 +89,32 @@ func Keys() []string {
 	return []string{"db", "db_poll_only", "auto_migrate", "runner.workers", "runner.lease", "runner.grace",
 		"runner.poll", "runner.timeout", "runner.output_tail", "runner.log_format",
 		"agent.provider", "agent.model", "agent.base_url", "agent.api_key_env",
-		"agent.max_steps", "agent.max_tokens", "agent.timeout", "agent.memory_budget"}
+		"agent.max_steps", "agent.max_tokens", "agent.timeout", "agent.memory_budget",
+		"agent.approval_timeout", "agent.max_cost_usd"}
 }
 
 func defaults(getenv func(string) string) map[string]any {
 	return map[string]any{
-		"db":                  DefaultDBPath(getenv),
-		"db_poll_only":        false,
-		"auto_migrate":        true,
-		"runner.workers":      0,
-		"runner.lease":        30 * time.Second,
-		"runner.grace":        10 * time.Second,
-		"runner.poll":         50 * time.Millisecond,
-		"runner.timeout":      time.Duration(0),
-		"runner.output_tail":  64 * 1024,
-		"runner.log_format":   "text",
-		"agent.provider":      "openai",
-		"agent.model":         "",
-		"agent.base_url":      "",
-		"agent.api_key_env":   "",
-		"agent.max_steps":     10,
-		"agent.max_tokens":    0,
-		"agent.timeout":       time.Duration(0),
-		"agent.memory_budget": 0,
+		"db":                     DefaultDBPath(getenv),
+		"db_poll_only":           false,
+		"auto_migrate":           true,
+		"runner.workers":         0,
+		"runner.lease":           30 * time.Second,
+		"runner.grace":           10 * time.Second,
+		"runner.poll":            50 * time.Millisecond,
+		"runner.timeout":         time.Duration(0),
+		"runner.output_tail":     64 * 1024,
+		"runner.log_format":      "text",
+		"agent.provider":         "openai",
+		"agent.model":            "",
+		"agent.base_url":         "",
+		"agent.api_key_env":      "",
+		"agent.max_steps":        10,
+		"agent.max_tokens":       0,
+		"agent.timeout":          time.Duration(0),
+		"agent.memory_budget":    0,
+		"agent.approval_timeout": agent.DefaultApprovalTimeout,
+		"agent.max_cost_usd":     0.0,
 	}
 }
 
@@ -185,6 +195,20 @@ func Load(opts Options) (*Config, error) {
 		}
 	}
 
+	// Read before viper's view of agent.prices, which splits names at dots,
+	// is decoded: its errors are about that view.
+	prices, priceFiles, err := readPrices(files)
+	if err != nil {
+		return nil, err
+	}
+	queues, err := readQueues(files) // queues.go: before viper's view, for its errors
+	if err != nil {
+		return nil, err
+	}
+	notifyRules, err := readNotify(files) // notify.go: likewise
+	if err != nil {
+		return nil, err
+	}
 	c := &Config{files: files, sources: sources, warnings: warnings}
 	if err := v.Unmarshal(c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -201,6 +225,9 @@ func Load(opts Options) (*Config, error) {
 			c.MCPServers[name], c.mcpFiles[name] = sc, file
 		}
 	}
+	c.Agent.Prices, c.priceFiles = prices, priceFiles
+	c.Queues = queues
+	c.Notify = notifyRules
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -225,6 +252,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: runner.log_format must be text or json, not %q", c.Runner.LogFormat)
 	case c.Agent.MaxSteps < 0 || c.Agent.MaxTokens < 0 || c.Agent.Timeout < 0:
 		return errors.New("config: agent.max_steps, agent.max_tokens and agent.timeout must not be negative")
+	case c.Agent.ApprovalTimeout <= 0:
+		return fmt.Errorf("config: agent.approval_timeout must be positive, not %s", c.Agent.ApprovalTimeout)
+	}
+	if err := c.Agent.CheckApproval(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.validateCost(); err != nil {
+		return err
 	}
 	for name, sc := range c.MCPServers {
 		if err := sc.Validate(name); err != nil {
@@ -301,24 +336,26 @@ type Setting struct {
 // Settings lists the effective values with their sources.
 func (c *Config) Settings() []Setting {
 	vals := map[string]string{
-		"db":                  db.RedactLocation(c.DB),
-		"db_poll_only":        fmt.Sprint(c.DBPollOnly),
-		"auto_migrate":        fmt.Sprint(c.AutoMigrate),
-		"runner.workers":      fmt.Sprint(c.Runner.Workers),
-		"runner.lease":        c.Runner.Lease.String(),
-		"runner.grace":        c.Runner.Grace.String(),
-		"runner.poll":         c.Runner.Poll.String(),
-		"runner.timeout":      c.Runner.Timeout.String(),
-		"runner.output_tail":  fmt.Sprint(c.Runner.OutputTail),
-		"runner.log_format":   c.Runner.LogFormat,
-		"agent.provider":      c.Agent.Provider,
-		"agent.model":         c.Agent.Model,
-		"agent.base_url":      c.Agent.BaseURL,
-		"agent.api_key_env":   c.Agent.APIKeyEnv,
-		"agent.max_steps":     fmt.Sprint(c.Agent.MaxSteps),
-		"agent.max_tokens":    fmt.Sprint(c.Agent.MaxTokens),
-		"agent.timeout":       c.Agent.Timeout.String(),
-		"agent.memory_budget": fmt.Sprint(c.Agent.MemoryBudget),
+		"db":                     db.RedactLocation(c.DB),
+		"db_poll_only":           fmt.Sprint(c.DBPollOnly),
+		"auto_migrate":           fmt.Sprint(c.AutoMigrate),
+		"runner.workers":         fmt.Sprint(c.Runner.Workers),
+		"runner.lease":           c.Runner.Lease.String(),
+		"runner.grace":           c.Runner.Grace.String(),
+		"runner.poll":            c.Runner.Poll.String(),
+		"runner.timeout":         c.Runner.Timeout.String(),
+		"runner.output_tail":     fmt.Sprint(c.Runner.OutputTail),
+		"runner.log_format":      c.Runner.LogFormat,
+		"agent.provider":         c.Agent.Provider,
+		"agent.model":            c.Agent.Model,
+		"agent.base_url":         c.Agent.BaseURL,
+		"agent.api_key_env":      c.Agent.APIKeyEnv,
+		"agent.max_steps":        fmt.Sprint(c.Agent.MaxSteps),
+		"agent.max_tokens":       fmt.Sprint(c.Agent.MaxTokens),
+		"agent.timeout":          c.Agent.Timeout.String(),
+		"agent.memory_budget":    fmt.Sprint(c.Agent.MemoryBudget),
+		"agent.approval_timeout": c.Agent.ApprovalTimeout.String(),
+		"agent.max_cost_usd":     fmt.Sprint(c.Agent.MaxCostUSD),
 	}
 	var out []Setting
 	for _, k := range Keys() {
@@ -340,5 +377,7 @@ func (c *Config) Settings() []Setting {
 		}
 		out = append(out, Setting{Key: l.key, Value: "[" + strings.Join(l.vals, ", ") + "]", Source: src})
 	}
+	out = append(out, c.priceSettings()...)
+	out = append(out, c.queueSettings()...)
 	return out
 }

@@ -51,7 +51,7 @@ func unknownKeys(file string, keys []string) []string {
 	known := knownKeys()
 	var out []string
 	for _, k := range keys {
-		if slices.Contains(known, k) || k == "mcp_servers" || strings.HasPrefix(k, "mcp_servers.") {
+		if slices.Contains(known, k) || k == "mcp_servers" || strings.HasPrefix(k, "mcp_servers.") || underMapKey(k) {
 			continue
 		}
 		msg := fmt.Sprintf("config %s: unknown key %q is ignored", file, k)

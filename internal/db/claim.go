@@ -22,12 +22,15 @@ func (s *SQLite) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	if r.Limit <= 0 {
 		return nil, nil
 	}
+	if limited(r.QueueLimits) {
+		return s.claimLimited(ctx, r) // sqlite_queues.go
+	}
 	// The text depends only on how many queues and types there are, so the
 	// statement is prepared once and kept. INDEXED BY holds the planner to
 	// the due-pending index in run order: left to itself it picks
 	// tasks_status (status = ?) and sorts every pending row on each claim,
 	// which made a claim cost O(backlog) (4k tasks/s at 100k pending).
-	where, filter := []string{"status = 'pending'", "scheduled = 0", "run_after <= ?"}, []any{nil}
+	where, filter := []string{"status = 'pending'", "scheduled = 0", "run_after <= ?", notPausedSQL}, []any{nil}
 	where, filter = inList(where, filter, "queue", r.Queues)
 	where, filter = inList(where, filter, "type", r.Types)
 	claim, done, err := s.stmts.get(ctx, s.w, `UPDATE tasks SET status = 'running', attempts = attempts + 1,
@@ -196,7 +199,10 @@ func (s *SQLite) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (Fi
 			}
 			cs = append(cs, statusChange{id: o.ID, data: statusData(StatusRunning, o.Status, o.Error)})
 		}
-		return writeStatusEvents(ctx, tx, now, cs)
+		if err := writeStatusEvents(ctx, tx, now, cs); err != nil {
+			return err
+		}
+		return s.settleOutcomes(ctx, tx, now, outs, fr.Lost)
 	})
 	return fr, err
 }
@@ -222,8 +228,10 @@ func (s *SQLite) Release(ctx context.Context, worker string, ids []int64) error 
 		if err != nil {
 			return err
 		}
-		_, err = eachStatusEvent(ctx, tx, rows, now, "runner shut down")
-		return err
+		if _, err = eachStatusEvent(ctx, tx, rows, now, "runner shut down"); err != nil {
+			return err
+		}
+		return cancelDependantsOfEnded(ctx, tx, now)
 	})
 }
 
@@ -307,6 +315,9 @@ func (s *SQLite) Rescue(ctx context.Context, r RescueRequest) (int, error) {
 		if n, err = eachStatusEvent(ctx, tx, rows, now, "lease expired"); err != nil {
 			return err
 		}
+		if err := cancelDependantsOfEnded(ctx, tx, now); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE tasks INDEXED BY tasks_lease SET rescue_after = ?
 			WHERE status = 'running' AND lease_expires_at < ? AND lease_worker <> ? AND rescue_after IS NULL`,
 			ms(now.Add(r.Grace)), ms(now), r.Worker)
@@ -323,9 +334,9 @@ func (s *SQLite) Ready(ctx context.Context, queues, types []string) (bool, error
 	// The read takes microseconds; with a context that can be cancelled,
 	// the driver would start a goroutine per statement to interrupt it.
 	ctx = context.WithoutCancel(ctx)
-	due, dueArgs := inList([]string{"status = 'pending'", "scheduled = 0"}, nil, "queue", queues)
+	due, dueArgs := inList([]string{"status = 'pending'", "scheduled = 0", notPausedSQL}, nil, "queue", queues)
 	due, dueArgs = inList(due, dueArgs, "type", types)
-	later, laterArgs := inList([]string{"status = 'pending'", "scheduled = 1", "run_after <= ?"}, []any{ms(s.now())}, "queue", queues)
+	later, laterArgs := inList([]string{"status = 'pending'", "scheduled = 1", "run_after <= ?", notPausedSQL}, []any{ms(s.now())}, "queue", queues)
 	later, laterArgs = inList(later, laterArgs, "type", types)
 	st, done, err := s.stmts.get(ctx, s.r, `SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_ready WHERE `+strings.Join(due, " AND ")+`)
 		OR EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_scheduled WHERE `+strings.Join(later, " AND ")+`)`)

@@ -53,9 +53,12 @@ type IndexStat struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// doctorTables are the tables Doctor counts, in this order.
+// doctorTables are the tables Doctor counts, in this order: the tasks and
+// what references them, then the rest. (The SQLite search index is left
+// out: PostgreSQL has none as a table; its index shows under tasks.)
 func doctorTables() []string {
-	return []string{"tasks", "task_events", "runners", "tokens", "schema_migrations"}
+	return []string{"tasks", "task_events", "approvals", "task_checkpoints", "task_deps", "notify_outbox",
+		"runners", "tokens", "schedules", "queues", "notify_rules", "schema_migrations"}
 }
 
 // Doctor reports the file's size, its WAL's, page counts, row counts and

@@ -25,6 +25,9 @@ func (s *Postgres) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 	if r.Limit <= 0 {
 		return nil, nil
 	}
+	if limited(r.QueueLimits) {
+		return s.claimLimited(ctx, r) // postgres_queues.go
+	}
 	w := pgWhere{args: []any{s.clock(), r.Worker, r.Lease.Milliseconds(), r.Limit,
 		statusData(StatusPending, StatusRunning, "claimed by "+r.Worker)}}
 	pgAny(&w, "queue", r.Queues)
@@ -34,7 +37,7 @@ func (s *Postgres) Claim(ctx context.Context, r ClaimRequest) ([]Task, error) {
 		cond += " AND " + c
 	}
 	claim := pgSQL(`WITH picked AS MATERIALIZED (
-		SELECT id FROM tasks WHERE status = 'pending' AND NOT scheduled AND run_after <= NOW` + cond + `
+		SELECT id FROM tasks WHERE status = 'pending' AND NOT scheduled AND run_after <= NOW AND ` + pgNotPaused + cond + `
 		ORDER BY priority DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED),
 	claimed AS (
 		UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, lease_worker = $2,
@@ -199,6 +202,7 @@ func (s *Postgres) Finish(ctx context.Context, evs []NewEvent, outs []Outcome) (
 			data[i] = statusData(StatusRunning, o.Status, o.Error)
 		}
 		b.Queue(pgSQL(pgFinish), s.clock(), ids, workers, attempts, statuses, results, errs, runAfter, retry, data)
+		s.queueSettle(b, outs)
 	}
 	if len(b.QueuedQueries) == 0 {
 		return FinishResult{}, nil
@@ -280,6 +284,7 @@ func (s *Postgres) Release(ctx context.Context, worker string, ids []int64) erro
 			WHERE id = ANY($3) AND status = 'running' AND lease_worker = $4 RETURNING id, status)
 		`+pgStatusEventsFrom), s.clock(), "runner shut down", ids, worker)
 	b.Queue(notifyReady)
+	s.queueCancelDependantsOfEnded(b)
 	return s.batch(ctx, b, nil)
 }
 
@@ -315,6 +320,7 @@ func (s *Postgres) Rescue(ctx context.Context, r RescueRequest) (int, error) {
 	b.Queue(pgSQL(`UPDATE tasks SET rescue_after = NOW + $2 * interval '1 millisecond'
 		WHERE status = 'running' AND lease_expires_at < NOW AND lease_worker <> $3 AND rescue_after IS NULL`),
 		s.clock(), r.Grace.Milliseconds(), r.Worker)
+	s.queueCancelDependantsOfEnded(b)
 	n := 0
 	err = s.batch(ctx, b, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
@@ -347,6 +353,7 @@ func (s *Postgres) Ready(ctx context.Context, queues, types []string) (bool, err
 	// queue's churn (100k rows pending a minute ago), the planner would
 	// otherwise scan the table to find the first row.
 	// (EXISTS would drop the ORDER BY.)
+	cond += " AND " + pgNotPaused
 	err := s.pool.QueryRow(ctx, pgSQL(`SELECT (SELECT true FROM tasks WHERE status = 'pending' AND NOT scheduled`+cond+`
 			ORDER BY priority DESC, id LIMIT 1) IS NOT NULL
 		OR (SELECT true FROM tasks WHERE status = 'pending' AND scheduled AND run_after <= NOW`+cond+`

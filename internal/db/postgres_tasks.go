@@ -175,6 +175,9 @@ func (s *Postgres) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResul
 		if err := s.insertRun(ctx, tx, ts, start, len(ts), out); err != nil {
 			return err
 		}
+		if err := s.addDependencies(ctx, tx, ts, out); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, notifyReady)
 		return err
 	})
@@ -376,6 +379,9 @@ func (s *Postgres) transition(ctx context.Context, id int64, from []Status, to S
 		if _, err := tx.Exec(ctx, pgSQL(pgStatusEvent), s.clock(), id, statusData(cur, t.Status, "")); err != nil {
 			return err
 		}
+		if err := s.transitionDependencies(ctx, tx, id, cur, t.Status); err != nil {
+			return err
+		}
 		if notify {
 			_, err = tx.Exec(ctx, notifyReady)
 		}
@@ -384,14 +390,14 @@ func (s *Postgres) transition(ctx context.Context, id int64, from []Status, to S
 	return t, err
 }
 
-// Cancel cancels a pending task at once; a running task is flagged, and its
-// runner stops the handler and records the cancelled state.
+// Cancel cancels a pending or waiting task at once; a running task is
+// flagged, and its runner stops the handler and records the cancelled state.
 func (s *Postgres) Cancel(ctx context.Context, id int64) (Task, error) {
-	return s.transition(ctx, id, []Status{StatusPending, StatusRunning}, StatusCancelled,
-		`status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END,
+	return s.transition(ctx, id, []Status{StatusPending, StatusRunning, StatusWaiting}, StatusCancelled,
+		`status = CASE status WHEN 'running' THEN status ELSE 'cancelled' END,
 		 cancel_requested = CASE status WHEN 'running' THEN true ELSE cancel_requested END,
-		 error = CASE status WHEN 'pending' THEN 'cancelled' ELSE error END,
-		 finished_at = CASE status WHEN 'pending' THEN NOW ELSE finished_at END`, false)
+		 error = CASE status WHEN 'running' THEN error ELSE 'cancelled' END,
+		 finished_at = CASE status WHEN 'running' THEN finished_at ELSE NOW END`, false)
 }
 
 // Retry puts a failed or cancelled task back to pending, runnable now, with

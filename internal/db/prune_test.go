@@ -114,7 +114,7 @@ func TestPruneBoundsRowsPerTransaction(t *testing.T) {
 
 	var want int64 // rows the prune must delete
 	for _, id := range ids {
-		want += 1 + eventCount(t, s, id)
+		want += 1 + eventCount(t, s, id) + searchIndexRowsPerTask
 	}
 	var log txLog
 	n, err := s.Prune(db.WithPruneHook(ctx, db.PruneHook{AfterTx: log.afterTx}),

@@ -110,6 +110,7 @@ func OpenSQLite(ctx context.Context, opts Options) (*SQLite, error) {
 		s.Close()
 		return nil, err
 	}
+	s.prepareFlow(ctx) // sqlite_flow.go
 	return s, nil
 }
 
@@ -264,7 +265,7 @@ func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return s.classify(err)
 	}
-	if err := fn(tx); err != nil {
+	if err := withSearchIndex(ctx, tx, fn); err != nil {
 		tx.Rollback()
 		return s.classify(err)
 	}

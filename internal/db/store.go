@@ -24,7 +24,7 @@ const (
 
 // Statuses lists every status in life order.
 func Statuses() []Status {
-	return []Status{StatusPending, StatusRunning, StatusCompleted, StatusFailed, StatusCancelled}
+	return []Status{StatusPending, StatusRunning, StatusWaiting, StatusCompleted, StatusFailed, StatusCancelled}
 }
 
 // Valid reports whether s is a known status.
@@ -79,6 +79,8 @@ type NewTask struct {
 	RunAfter    time.Time
 	Timeout     time.Duration
 	Key         string
+	After       []int64 // runs after these tasks, which must exist (see FlowStore)
+	AfterIndex  []int   // and after these earlier tasks of the same SubmitBatch (0-based)
 }
 
 // Event is one entry of a task's append-only log.
@@ -145,6 +147,9 @@ type ClaimRequest struct {
 	Types  []string // only these types (the handlers this runner has); empty means any
 	Limit  int
 	Lease  time.Duration
+	// QueueLimits are the runner's config per queue (see QueueLimit); claims
+	// with none limited or paused take the fast path.
+	QueueLimits map[string]QueueLimit
 }
 
 // Outcome is how a running task ended, as a runner reports it.

@@ -108,38 +108,34 @@ func (e *BatchError) Unwrap() error { return e.Err }
 
 // SubmitBatch stores all tasks in one transaction, all or nothing.
 //
-// Tasks without a key are inserted insertChunk rows per statement: one
-// statement per row costs more in the driver than SQLite spends storing
-// the row. The ids of one statement's rows are consecutive and in row
-// order, because the table is AUTOINCREMENT and this transaction holds the
-// write lock, so they follow from the last inserted id. A task with a key
-// is looked up and inserted on its own, so a key repeated within the batch
-// finds the earlier line's task.
+// The keys of the batch are looked up first, keyLookupChunk per statement:
+// a task whose key a stored task holds returns that task, and one whose
+// key an earlier task of the batch has returns the earlier one. The rest
+// are inserted in order, insertChunk rows per statement: one statement per
+// row costs more in the driver than SQLite spends storing the row. The ids
+// of one statement's rows are consecutive and in row order, because the
+// table is AUTOINCREMENT and this transaction holds the write lock, so
+// they follow from the last inserted id.
 func (s *SQLite) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult, error) {
 	out := make([]SubmitResult, len(ts))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		b := batchInserter{ctx: ctx, tx: tx, now: s.now(), out: out}
 		defer b.close()
-		start := 0 // first task of the pending run of keyless tasks
-		for i, t := range ts {
-			if t.Key == "" {
-				if i+1-start == insertChunk {
-					if err := b.insertRun(ts, start, i+1); err != nil {
-						return err
-					}
-					start = i + 1
-				}
-				continue
-			}
-			if err := b.insertRun(ts, start, i); err != nil {
-				return err
-			}
-			start = i + 1
-			if err := b.insertKeyed(i, t); err != nil {
-				return err
-			}
+		insert, repeats, err := b.lookupKeys(ts)
+		if err != nil {
+			return err
 		}
-		return b.insertRun(ts, start, len(ts))
+		for len(insert) > 0 {
+			n := min(len(insert), insertChunk)
+			if err := b.insertRows(ts, insert[:n]); err != nil {
+				return err
+			}
+			insert = insert[n:]
+		}
+		for _, r := range repeats {
+			out[r.task] = SubmitResult{ID: out[r.first].ID, Existed: true}
+		}
+		return addDependencies(ctx, tx, b.now, ts, out)
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +146,9 @@ func (s *SQLite) SubmitBatch(ctx context.Context, ts []NewTask) ([]SubmitResult,
 // insertChunk is how many rows one multi-row INSERT stores. Each row binds
 // 12 parameters, far below SQLite's limit of 32,766.
 const insertChunk = 256
+
+// keyLookupChunk is how many keys one SELECT looks up.
+const keyLookupChunk = 1000
 
 // batchInserter writes the tasks of one SubmitBatch transaction.
 type batchInserter struct {
@@ -170,6 +169,79 @@ func (b *batchInserter) close() {
 	}
 }
 
+// keyRepeat is a task whose key an earlier task of its batch (first) has.
+type keyRepeat struct{ task, first int }
+
+// lookupKeys sets out for the tasks whose keys stored tasks hold, and
+// returns the indexes of the tasks to insert, in order, and the tasks
+// whose keys repeat an earlier one of the batch that is inserted.
+func (b *batchInserter) lookupKeys(ts []NewTask) ([]int, []keyRepeat, error) {
+	insert := make([]int, 0, len(ts))
+	var first map[string]int // key -> index of its first task
+	var keys []string
+	for i, t := range ts {
+		if t.Key == "" {
+			continue
+		}
+		if first == nil {
+			first = map[string]int{}
+		}
+		if _, ok := first[t.Key]; !ok {
+			first[t.Key] = i
+			keys = append(keys, t.Key)
+		}
+	}
+	stored := map[string]int64{}
+	for len(keys) > 0 {
+		n := min(len(keys), keyLookupChunk)
+		list, err := json.Marshal(keys[:n])
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := b.storedKeys(string(list), stored); err != nil {
+			return nil, nil, &BatchError{Index: first[keys[0]], Err: err}
+		}
+		keys = keys[n:]
+	}
+	var repeats []keyRepeat
+	for i, t := range ts {
+		if t.Key == "" {
+			insert = append(insert, i)
+			continue
+		}
+		if id, ok := stored[t.Key]; ok {
+			b.out[i] = SubmitResult{ID: id, Existed: true}
+			continue
+		}
+		if f := first[t.Key]; f != i {
+			repeats = append(repeats, keyRepeat{task: i, first: f})
+			continue
+		}
+		insert = append(insert, i)
+	}
+	return insert, repeats, nil
+}
+
+// storedKeys adds to stored the ids of the tasks holding the keys of list,
+// a JSON array.
+func (b *batchInserter) storedKeys(list string, stored map[string]int64) error {
+	rows, err := b.tx.QueryContext(b.ctx, `SELECT idempotency_key, id FROM tasks
+		WHERE idempotency_key IS NOT NULL AND idempotency_key IN (SELECT value FROM json_each(?))`, list)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var id int64
+		if err := rows.Scan(&key, &id); err != nil {
+			return err
+		}
+		stored[key] = id
+	}
+	return rows.Err()
+}
+
 // multiInsert is insertTask with n rows of values.
 func multiInsert(n int) string {
 	row := "(?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?, ?)"
@@ -177,15 +249,13 @@ func multiInsert(n int) string {
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
-// insertRun inserts the keyless tasks ts[from:to] with one statement.
-func (b *batchInserter) insertRun(ts []NewTask, from, to int) error {
-	n := to - from
-	if n == 0 {
-		return nil
-	}
+// insertRows inserts the tasks ts[i] for i in idx (at most insertChunk,
+// increasing) with one statement.
+func (b *batchInserter) insertRows(ts []NewTask, idx []int) error {
+	n := len(idx)
 	b.args = b.args[:0]
-	for _, t := range ts[from:to] {
-		b.args = append(b.args, insertArgs(t, b.now)...)
+	for _, i := range idx {
+		b.args = append(b.args, insertArgs(ts[i], b.now)...)
 	}
 	var res sql.Result
 	var err error
@@ -203,7 +273,7 @@ func (b *batchInserter) insertRun(ts []NewTask, from, to int) error {
 	if err != nil {
 		// A failed statement changes nothing, so the rows can be tried one
 		// by one to say which of them is at fault.
-		for i := from; i < to; i++ {
+		for _, i := range idx {
 			if err := b.insertOne(i, ts[i]); err != nil {
 				return err
 			}
@@ -214,24 +284,10 @@ func (b *batchInserter) insertRun(ts []NewTask, from, to int) error {
 	if err != nil {
 		return err
 	}
-	for i := range n {
-		b.out[from+i] = SubmitResult{ID: last - int64(n-1-i)}
+	for k, i := range idx {
+		b.out[i] = SubmitResult{ID: last - int64(n-1-k)}
 	}
 	return nil
-}
-
-// insertKeyed stores ts[i], whose key is set, unless a task holds the key.
-func (b *batchInserter) insertKeyed(i int, t NewTask) error {
-	var id int64
-	err := b.tx.QueryRowContext(b.ctx, `SELECT id FROM tasks WHERE idempotency_key = ?`, t.Key).Scan(&id)
-	if err == nil {
-		b.out[i] = SubmitResult{ID: id, Existed: true}
-		return nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return &BatchError{Index: i, Err: err}
-	}
-	return b.insertOne(i, t)
 }
 
 // insertOne inserts one task.
@@ -344,22 +400,25 @@ func (s *SQLite) transition(ctx context.Context, id int64, from []Status, to Sta
 			return err
 		}
 		if t.Status != cur {
-			return statusEvent(ctx, tx, id, now, cur, t.Status, "")
+			if err := statusEvent(ctx, tx, id, now, cur, t.Status, ""); err != nil {
+				return err
+			}
+			return transitionDependencies(ctx, tx, now, id, cur, t.Status)
 		}
 		return nil
 	})
 	return t, err
 }
 
-// Cancel cancels a pending task at once; a running task is flagged, and its
-// runner stops the handler and records the cancelled state.
+// Cancel cancels a pending or waiting task at once; a running task is
+// flagged, and its runner stops the handler and records the cancelled state.
 func (s *SQLite) Cancel(ctx context.Context, id int64) (Task, error) {
 	now := ms(s.now())
-	return s.transition(ctx, id, []Status{StatusPending, StatusRunning}, StatusCancelled,
-		`status = CASE status WHEN 'pending' THEN 'cancelled' ELSE status END,
+	return s.transition(ctx, id, []Status{StatusPending, StatusRunning, StatusWaiting}, StatusCancelled,
+		`status = CASE status WHEN 'running' THEN status ELSE 'cancelled' END,
 		 cancel_requested = CASE status WHEN 'running' THEN 1 ELSE cancel_requested END,
-		 error = CASE status WHEN 'pending' THEN 'cancelled' ELSE error END,
-		 finished_at = CASE status WHEN 'pending' THEN ? ELSE finished_at END`, now)
+		 error = CASE status WHEN 'running' THEN error ELSE 'cancelled' END,
+		 finished_at = CASE status WHEN 'running' THEN finished_at ELSE ? END`, now)
 }
 
 // Retry puts a failed or cancelled task back to pending, runnable now, with

@@ -261,7 +261,17 @@ func (p *Anthropic) response(m *anthropic.Message, httpRes *http.Response) (Resp
 			}})
 		}
 	}
-	usage := Usage{InputTokens: m.Usage.InputTokens, OutputTokens: m.Usage.OutputTokens}
+	// Anthropic's input_tokens counts only the input after the last cache
+	// breakpoint: tokens read from the cache and tokens written to it are
+	// counted apart. All three are input the model read, so InputTokens is
+	// their sum (the token budget and the cost see the whole prompt), and
+	// the cache reads are CachedInputTokens. Cache writes are priced as
+	// plain input.
+	usage := Usage{
+		InputTokens:       m.Usage.InputTokens + m.Usage.CacheReadInputTokens + m.Usage.CacheCreationInputTokens,
+		OutputTokens:      m.Usage.OutputTokens,
+		CachedInputTokens: m.Usage.CacheReadInputTokens,
+	}
 	usage.TotalTokens = usage.InputTokens + usage.OutputTokens
 	return Response{Message: msg, StopReason: string(m.StopReason), Usage: usage, Model: m.Model}, nil
 }

@@ -72,17 +72,25 @@ type Request struct {
 
 // Usage counts tokens for one call or, summed, for a run.
 type Usage struct {
+	// InputTokens counts every input token the model read, those it read
+	// from the provider's prompt cache included (on Anthropic, whose
+	// input_tokens leaves cache reads and writes out, the adapter adds
+	// them back).
 	InputTokens  int64 `json:"input_tokens"`
 	OutputTokens int64 `json:"output_tokens"`
 	TotalTokens  int64 `json:"total_tokens"`
+	// CachedInputTokens is the part of InputTokens read from the prompt
+	// cache, which providers bill at a lower price.
+	CachedInputTokens int64 `json:"cached_input_tokens,omitempty"`
 }
 
 // Add returns the sum of two usages.
 func (u Usage) Add(o Usage) Usage {
 	return Usage{
-		InputTokens:  u.InputTokens + o.InputTokens,
-		OutputTokens: u.OutputTokens + o.OutputTokens,
-		TotalTokens:  u.TotalTokens + o.TotalTokens,
+		InputTokens:       u.InputTokens + o.InputTokens,
+		OutputTokens:      u.OutputTokens + o.OutputTokens,
+		TotalTokens:       u.TotalTokens + o.TotalTokens,
+		CachedInputTokens: u.CachedInputTokens + o.CachedInputTokens,
 	}
 }
 

@@ -232,10 +232,12 @@ func (p *OpenAI) response(c *openai.ChatCompletion, httpRes *http.Response) (Res
 			Arguments: callArguments(tc.Function.Arguments),
 		}})
 	}
+	// prompt_tokens includes the cached ones; cached_tokens says how many.
 	usage := Usage{
-		InputTokens:  c.Usage.PromptTokens,
-		OutputTokens: c.Usage.CompletionTokens,
-		TotalTokens:  c.Usage.TotalTokens,
+		InputTokens:       c.Usage.PromptTokens,
+		OutputTokens:      c.Usage.CompletionTokens,
+		TotalTokens:       c.Usage.TotalTokens,
+		CachedInputTokens: c.Usage.PromptTokensDetails.CachedTokens,
 	}
 	if usage.TotalTokens == 0 {
 		usage.TotalTokens = usage.InputTokens + usage.OutputTokens

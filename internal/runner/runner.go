@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opsctl/opsctl/internal/db"
+	"github.com/opsctl/opsctl/internal/notify"
 )
 
 // Options configure a Runner.
@@ -26,6 +27,9 @@ type Options struct {
 	Lease   time.Duration
 	Poll    time.Duration // idle poll interval
 	Grace   time.Duration // shutdown grace for in-flight tasks
+	// QueueLimits are the config's per-queue limits and pauses; claims
+	// and the idle poll honour them (see db.QueueLimit).
+	QueueLimits map[string]db.QueueLimit
 	// DefaultTimeout applies to tasks without their own; 0 means none.
 	DefaultTimeout time.Duration
 	// CancelPoll is how often running tasks are checked for cancel
@@ -53,6 +57,12 @@ type Options struct {
 	OnFinish func(db.Outcome)
 	// OnClaim, if set, is called with each claimed task (bench uses it).
 	OnClaim func(db.Task)
+	// Schedules, if set, makes the runner enqueue the due occurrences of
+	// recurring schedules, planned by it (see schedules.go).
+	Schedules db.SlotFunc
+	// Notify, if set, makes the runner deliver the notifications of its
+	// rules (see notify.go).
+	Notify *notify.Notifier
 }
 
 // Runner claims tasks and runs them in this process.
@@ -175,7 +185,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	go func() { r.heartbeat(beatCtx); close(beatsDone) }()
 
 	var wg sync.WaitGroup
+	stopSchedules := r.startSchedules(loopCtx)
+	stopNotify := r.startNotify(loopCtx)
 	err := r.loop(loopCtx, base, &wg)
+	stopSchedules()
 
 	// Graceful stop: let in-flight tasks finish within the grace, then
 	// cancel them; their outcome is a release, not a counted attempt.
@@ -198,6 +211,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	// Leases are renewed until the last outcome is stored.
 	close(r.writes)
 	werr := <-writerDone
+	stopNotify() // after the writer: run --once sends what its last outcomes set off
 	stopBeats()
 	<-beatsDone
 	r.unregister(ctx)
@@ -304,6 +318,7 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 			} else if n > 0 {
 				r.logf(slog.LevelWarn, "rescued %d task(s) whose runner was lost", n)
 			}
+			r.expireApprovals(ctx)
 			lastRescue = time.Now()
 		}
 		// A worker slot is free once its task's outcome is stored, not
@@ -311,7 +326,8 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		// let the held set grow without bound while writes lagged (50k
 		// tasks on PostgreSQL, whose every heartbeat then locked them all
 		// and held up the very writes that would free them).
-		free := r.opts.Workers - r.leasedCount()
+		held := r.leasedCount()
+		free := r.opts.Workers - held
 		if r.opts.MaxTasks > 0 {
 			free = min(free, r.opts.MaxTasks-r.claimedCount())
 		}
@@ -321,12 +337,13 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 			// lock; while claims keep finding work it only costs a query.
 			ready, err := true, error(nil)
 			if !busy {
-				ready, err = r.opts.Store.Ready(ctx, r.opts.Queues, types)
+				ready, err = db.ReadyFor(ctx, r.opts.Store, db.ClaimRequest{Queues: r.opts.Queues, Types: types, QueueLimits: r.opts.QueueLimits})
 			}
 			if err == nil && ready {
 				var ts []db.Task
 				ts, err = r.opts.Store.Claim(ctx, db.ClaimRequest{
-					Worker: r.opts.Worker, Queues: r.opts.Queues, Types: types, Limit: free, Lease: r.opts.Lease})
+					Worker: r.opts.Worker, Queues: r.opts.Queues, Types: types, Limit: free, Lease: r.opts.Lease,
+					QueueLimits: r.opts.QueueLimits})
 				for _, t := range ts {
 					r.start(base, wg, t)
 				}
@@ -348,8 +365,10 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 		}
 		// Once mode ends when nothing was claimed and nothing is held: a
 		// finished task whose outcome is not stored yet may be a retry
-		// that is ready again the moment it is.
-		if r.opts.Once && claimedNow == 0 && r.inFlight() == 0 && r.leasedCount() == 0 {
+		// that is ready again the moment it is. Nor was anything held
+		// during the claim: an outcome stored meanwhile may have made room
+		// in a limited queue that the claim found full.
+		if r.opts.Once && claimedNow == 0 && held == 0 && r.inFlight() == 0 && r.leasedCount() == 0 {
 			return nil
 		}
 		if claimedNow > 0 && free-claimedNow > 0 {
@@ -366,6 +385,18 @@ func (r *Runner) loop(ctx, base context.Context, wg *sync.WaitGroup) error {
 				wake = nil
 			}
 		}
+	}
+}
+
+// expireApprovals denies the approval requests that waited too long, on
+// the rescue's schedule; a failure is logged and tried on the next pass.
+func (r *Runner) expireApprovals(ctx context.Context) {
+	n, err := r.opts.Store.ExpireApprovals(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.logf(slog.LevelWarn, "expire approval requests: %v", err)
+	case n > 0:
+		r.logf(slog.LevelWarn, "denied %d approval request(s) that waited past agent.approval_timeout", n)
 	}
 }
 

@@ -58,7 +58,7 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, tr *ta
 		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
 		defer cancel()
 	}
-	ev := &taskEvents{id: t.ID, worker: r.opts.Worker, attempt: t.Attempts, writes: r.writes}
+	ev := &taskEvents{id: t.ID, worker: r.opts.Worker, attempt: t.Attempts, writes: r.writes, store: r.opts.Store}
 	result, err := safeRun(runCtx, h, t.Input, ev)
 	out.Result = result
 	tr.took = time.Since(tr.started)
@@ -74,6 +74,10 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, tr *ta
 	case errors.Is(cause, errCancelled):
 		out.Status, out.Error = db.StatusCancelled, "cancelled while running"
 		return out, tr, true
+	case waits(err) != nil:
+		req, wait := waits(err).Park()
+		r.writes <- write{park: &db.Park{TaskID: t.ID, Worker: r.opts.Worker, Attempt: t.Attempts, Request: req, Timeout: wait}, run: tr}
+		return out, tr, false
 	case runCtx.Err() != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
 		err = cause // a timeout is worth another attempt, if there is one
 		tr.timeout = timeout
@@ -88,6 +92,21 @@ func (r *Runner) execute(ctx context.Context, t db.Task) (out db.Outcome, tr *ta
 		out.RetryIn = tr.retryIn
 	}
 	return out, tr, true
+}
+
+// parker is an error of a handler whose task must wait for a person's
+// decision (agent.WaitError): the task is parked, not finished.
+type parker interface {
+	Park() (db.ApprovalRequest, time.Duration)
+}
+
+// waits returns err as a parker, or nil.
+func waits(err error) parker {
+	var p parker
+	if err != nil && errors.As(err, &p) {
+		return p
+	}
+	return nil
 }
 
 // isRetryable reports whether a failed attempt may be tried again. Every

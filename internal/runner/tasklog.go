@@ -233,6 +233,24 @@ func (r *Runner) logEnded(tr *taskRun, o db.Outcome) {
 	r.taskLine(level, msg, attrs...)
 }
 
+// logParked says a task waits for an approval, once that is stored, or
+// that it could not wait (cancelled meanwhile, or no longer held).
+func (r *Runner) logParked(tr *taskRun, a db.Approval, parked bool) {
+	if !r.opts.TaskLog || tr == nil {
+		return
+	}
+	t := tr.task
+	if !parked {
+		attrs := append(taskAttrs("not_parked", t, ""), slog.Int64("duration_ms", tr.took.Milliseconds()))
+		r.taskLine(slog.LevelWarn, fmt.Sprintf("task %d: not waiting for approval: it was cancelled, or another runner has it", t.ID), attrs...)
+		return
+	}
+	attrs := append(taskAttrs("waiting", t, db.StatusWaiting), slog.Int64("duration_ms", tr.took.Milliseconds()),
+		slog.String("tool", a.Tool), slog.Int64("request", a.ID))
+	r.taskLine(slog.LevelWarn, fmt.Sprintf("task %d waits for approval of %s (opsctl approve %d, or opsctl deny %d)",
+		t.ID, a.Tool, t.ID, t.ID), attrs...)
+}
+
 // logReleased says a task went back to pending (attempt not counted)
 // because the runner stopped, once the release is stored.
 func (r *Runner) logReleased(tr *taskRun) {

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 type write struct {
 	event   *db.NewEvent
 	outcome *db.Outcome
+	park    *db.Park // the task waits for an approval
 	release int64
 	attempt int
 	run     *taskRun
@@ -27,6 +29,30 @@ type taskEvents struct {
 	worker  string
 	attempt int
 	writes  chan<- write
+	store   db.Store
+}
+
+// LoadCheckpoint returns the task's checkpoint, for a handler that resumes
+// (agent.Checkpoints).
+func (e *taskEvents) LoadCheckpoint(ctx context.Context) (json.RawMessage, bool, error) {
+	c, ok, err := e.store.LoadCheckpoint(ctx, e.id)
+	return c.Data, ok, err
+}
+
+// SaveCheckpoint stores the task's checkpoint while this runner holds it.
+// It is written at once, not through the writer: a handler saves before
+// it does something it must not repeat.
+func (e *taskEvents) SaveCheckpoint(ctx context.Context, data json.RawMessage) error {
+	ok, err := e.store.SaveCheckpoint(ctx, db.Checkpoint{TaskID: e.id, Worker: e.worker, Attempt: e.attempt, Data: data})
+	if err == nil && !ok {
+		err = errors.New("this runner no longer holds the task")
+	}
+	return err
+}
+
+// LastApproval returns the task's newest approval request.
+func (e *taskEvents) LastApproval(ctx context.Context) (db.Approval, bool, error) {
+	return e.store.LastApproval(ctx, e.id)
 }
 
 func (e *taskEvents) Emit(kind string, data any) {
@@ -131,6 +157,9 @@ func settled(batch []write) ([]int64, map[int64]int) {
 		case w.outcome != nil:
 			ids = append(ids, w.outcome.ID)
 			attempts[w.outcome.ID] = w.outcome.Attempt
+		case w.park != nil:
+			ids = append(ids, w.park.TaskID)
+			attempts[w.park.TaskID] = w.park.Attempt
 		case w.event == nil:
 			ids = append(ids, w.release)
 			attempts[w.release] = w.attempt
@@ -148,7 +177,7 @@ func settled(batch []write) ([]int64, map[int64]int) {
 func (r *Runner) flush(ctx context.Context, batch *[]write) error {
 	var evs []db.NewEvent
 	var outs []db.Outcome
-	var outWrites, releaseWrites []write
+	var outWrites, parkWrites, releaseWrites []write
 	for _, w := range *batch {
 		switch {
 		case w.event != nil:
@@ -156,6 +185,8 @@ func (r *Runner) flush(ctx context.Context, batch *[]write) error {
 		case w.outcome != nil:
 			outs = append(outs, *w.outcome)
 			outWrites = append(outWrites, w)
+		case w.park != nil:
+			parkWrites = append(parkWrites, w)
 		default:
 			releaseWrites = append(releaseWrites, w)
 		}
@@ -165,7 +196,7 @@ func (r *Runner) flush(ctx context.Context, batch *[]write) error {
 		if err != nil {
 			return err
 		}
-		*batch = releaseWrites
+		*batch = append(parkWrites, releaseWrites...)
 		lost := map[int64]bool{}
 		for _, id := range fr.Lost {
 			lost[id] = true
@@ -191,6 +222,19 @@ func (r *Runner) flush(ctx context.Context, batch *[]write) error {
 			}
 		}
 	}
+	// A task parks after its events are stored: they are fenced by the
+	// lease, which parking gives up.
+	for i, w := range parkWrites {
+		a, parked, err := r.opts.Store.Park(ctx, *w.park)
+		if err != nil {
+			*batch = append(parkWrites[i:], releaseWrites...)
+			return err
+		}
+		ids, attempts := settled([]write{w})
+		r.settle(ids, attempts)
+		r.logParked(w.run, a, parked)
+	}
+	*batch = releaseWrites
 	if len(releaseWrites) == 0 {
 		return nil
 	}

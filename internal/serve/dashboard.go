@@ -67,6 +67,8 @@ func (s *Server) dashboardRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tasks/{id}/live", d.session(d.taskLive))
 	mux.HandleFunc("POST /tasks/{id}/cancel", d.session(d.taskCancel))
 	mux.HandleFunc("POST /tasks/{id}/retry", d.session(d.taskRetry))
+	mux.HandleFunc("POST /tasks/{id}/approve", d.session(d.taskApprove))
+	mux.HandleFunc("POST /tasks/{id}/deny", d.session(d.taskDeny))
 	mux.HandleFunc("GET /stats", d.session(d.statsPage))
 	mux.HandleFunc("/", d.session(func(w http.ResponseWriter, r *http.Request, v *viewer) {
 		d.errorPage(w, r, v, http.StatusNotFound, "There is no page at "+r.URL.Path+".")

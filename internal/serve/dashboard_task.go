@@ -71,6 +71,16 @@ type taskSummary struct {
 	CanRetry    bool
 	Writable    bool   // the viewer's token may cancel and retry
 	ActionsNote string // why the viewer's buttons are disabled
+	// Waiting is the tool call a waiting task waits for; nil otherwise.
+	Waiting *waitingView
+}
+
+// waitingView is the approval request a waiting task waits for.
+type waitingView struct {
+	Tool      string
+	Arguments string
+	Since     timeView
+	Expires   timeView
 }
 
 // attemptView is one run of a task: from a claim to how it ended.
@@ -105,6 +115,10 @@ func (d *dashboard) taskPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		}
 	case "retried":
 		data.Notice = "The task was put back to pending; a runner will pick it up."
+	case "approved":
+		data.Notice = "The call was approved; a runner continues the run where it stopped."
+	case "denied":
+		data.Notice = "The call was denied; a runner continues the run and the model is told."
 	}
 	d.renderTask(w, r, v, http.StatusOK, data)
 }
@@ -126,6 +140,14 @@ func (d *dashboard) taskData(ctx context.Context, id int64, v *viewer, after str
 	}
 	now := d.s.now()
 	data := taskData{Task: newTaskSummary(t, now, v)}
+	if t.Status == db.StatusWaiting {
+		if a, ok, err := d.s.store.LastApproval(ctx, id); err != nil {
+			return taskData{}, err
+		} else if ok && a.Open() {
+			data.Task.Waiting = &waitingView{Tool: displayText(a.Tool), Arguments: prettyJSON(a.Arguments),
+				Since: newTimeView(a.RequestedAt, now), Expires: newTimeView(a.ExpiresAt, now)}
+		}
+	}
 	var evs []db.Event
 	base := data.Task.URL
 	if after == "" {
@@ -222,7 +244,7 @@ func newTaskSummary(t db.Task, now time.Time, v *viewer) taskSummary {
 		FinishedAt: newTimeView(t.FinishedAt, now),
 		Input:      prettyJSON(t.Input),
 		Result:     prettyJSON(t.Result),
-		CanCancel:  t.Status == db.StatusPending || (t.Status == db.StatusRunning && !t.CancelRequested),
+		CanCancel:  t.Status == db.StatusPending || t.Status == db.StatusWaiting || (t.Status == db.StatusRunning && !t.CancelRequested),
 		CanRetry:   t.Status == db.StatusFailed || t.Status == db.StatusCancelled,
 		Writable:   v.CanWrite(),
 	}
@@ -262,7 +284,7 @@ func newTaskSummary(t db.Task, now time.Time, v *viewer) taskSummary {
 	}
 	if (s.CanCancel || s.CanRetry) && !v.CanWrite() {
 		s.ActionsNote = "Your token “" + v.Token.Name + "” has scope " + string(v.Token.Scope) +
-			": cancelling and retrying need a write token. Log out and log in with one."
+			": cancelling, retrying and approving need a write token. Log out and log in with one."
 	}
 	return s
 }
@@ -325,6 +347,22 @@ func (d *dashboard) taskRetry(w http.ResponseWriter, r *http.Request, v *viewer)
 	d.taskAction(w, r, v, d.s.RetryTask, "retried")
 }
 
+func (d *dashboard) taskApprove(w http.ResponseWriter, r *http.Request, v *viewer) {
+	d.taskAction(w, r, v, d.decide(db.DecisionApproved, "", v), "approved")
+}
+
+func (d *dashboard) taskDeny(w http.ResponseWriter, r *http.Request, v *viewer) {
+	d.taskAction(w, r, v, d.decide(db.DecisionDenied, r.PostFormValue("reason"), v), "denied")
+}
+
+// decide is a decision as a task action.
+func (d *dashboard) decide(dec db.Decision, reason string, v *viewer) func(context.Context, int64) (db.Task, error) {
+	return func(ctx context.Context, id int64) (db.Task, error) {
+		_, err := d.s.DecideTask(ctx, id, dec, reason, v.Token)
+		return db.Task{}, err
+	}
+}
+
 // taskAction runs a cancel or a retry from a task page's form and sends
 // the browser back to the page; when the token's scope or the state
 // machine refuses, the page says why.
@@ -355,7 +393,7 @@ func (d *dashboard) taskAction(w http.ResponseWriter, r *http.Request, v *viewer
 	}
 	switch {
 	case errors.As(err, &te) && done == "cancelled":
-		data.Problem = "Task " + strconv.FormatInt(id, 10) + " is " + string(te.From) + ": only a pending or running task can be cancelled."
+		data.Problem = "Task " + strconv.FormatInt(id, 10) + " is " + string(te.From) + ": only a pending, running or waiting task can be cancelled."
 	case errors.As(err, &te):
 		data.Problem = "Task " + strconv.FormatInt(id, 10) + " is " + string(te.From) + ": only a failed or cancelled task can be retried."
 	default:

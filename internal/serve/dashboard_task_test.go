@@ -104,7 +104,7 @@ func TestDashboardCancelAndRetryForms(t *testing.T) {
 	}
 	resp, body = ts.page(t, "POST", path+"/cancel", ts.Write, url.Values{})
 	wantStatus(t, resp, body, http.StatusConflict)
-	wantContains(t, body, "is cancelled: only a pending or running task can be cancelled")
+	wantContains(t, body, "is cancelled: only a pending, running or waiting task can be cancelled")
 
 	// An unknown task is a 404 page.
 	resp, body = ts.page(t, "POST", "/tasks/999999/retry", ts.Write, url.Values{})

@@ -69,6 +69,7 @@ func asError(err error) *Error {
 	var e *Error
 	var nf *db.NotFoundError
 	var te *db.TransitionError
+	var nw *db.NotWaitingError
 	var ue *db.UnavailableError
 	switch {
 	case errors.As(err, &e):
@@ -77,6 +78,8 @@ func asError(err error) *Error {
 		return errorf(KindNotFound, "task %d not found", nf.ID)
 	case errors.As(err, &te):
 		return errorf(KindConflict, "%s", te.Error())
+	case errors.As(err, &nw):
+		return errorf(KindConflict, "%s", nw.Error())
 	case errors.As(err, &ue):
 		return errorf(KindUnavailable, "the database is unavailable")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -2,6 +2,8 @@ package serve
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"github.com/opsctl/opsctl/internal/db"
 )
@@ -89,6 +91,17 @@ func (b *submitter) write(group []*submitReq) {
 	}
 	// The group is written whatever happens to the requests' contexts.
 	res, err := b.store.SubmitBatch(context.Background(), ts)
+	// A task whose "after" names no task fails alone: the others of the
+	// group are written without it.
+	var be *db.BatchError
+	var nf *db.DependencyNotFoundError
+	if errors.As(err, &be) && errors.As(be.Err, &nf) && be.Index < len(group) {
+		group[be.Index].done <- submitDone{err: errorf(KindInvalid, `"after": %v`, nf)}
+		if rest := slices.Delete(group, be.Index, be.Index+1); len(rest) > 0 {
+			b.write(rest)
+		}
+		return
+	}
 	for i, r := range group {
 		if err != nil {
 			r.done <- submitDone{err: err}

@@ -6,13 +6,31 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"unicode/utf8"
 )
 
 // ParseObject checks that b is one JSON object and returns it compacted.
 func ParseObject(what string, b []byte) (json.RawMessage, error) {
+	return parseObject(what, b, true)
+}
+
+// parseObject is ParseObject; with fast unset it decodes every object,
+// as the fast path's tests compare.
+func parseObject(what string, b []byte, fast bool) (json.RawMessage, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s is empty: want a JSON object", what)
+	}
+	// json.Compact checks b as strictly as the decoder below: when it
+	// takes b and b is an object, so would the decoder, and it is one
+	// pass where the decoder builds every value. The decoder is left for
+	// the message about what is wrong.
+	if fast && b[0] == '{' {
+		buf := bytes.NewBuffer(make([]byte, 0, len(b)))
+		if json.Compact(buf, b) == nil {
+			return buf.Bytes(), nil
+		}
 	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -188,4 +206,137 @@ func ExecInputDir(in Object, cwd string) Object {
 	out := append(Object(nil), in...)
 	out.Set("dir", dir)
 	return out
+}
+
+// members walks the members of a JSON object without decoding them: the
+// fast paths of ParseObject, parseLine and execInputDir use it on text
+// already known to be one valid JSON object (json.Valid or json.Compact
+// said so), and leave anything unusual to encoding/json.
+type members struct {
+	b []byte
+	i int
+}
+
+// newMembers starts a walk of obj, a valid JSON object without leading
+// space.
+func newMembers(obj []byte) members { return members{b: obj, i: 1} }
+
+// next returns the next member: its key as written between the quotes
+// (escapes left as they are) and its value as written. ok is false after
+// the last member.
+func (m *members) next() (key, value []byte, ok bool) {
+	m.space()
+	if m.i >= len(m.b) || m.b[m.i] == '}' {
+		return nil, nil, false
+	}
+	if m.b[m.i] == ',' {
+		m.i++
+		m.space()
+	}
+	start := m.i
+	m.skipString()
+	key = m.b[start+1 : m.i-1]
+	m.space()
+	m.i++ // ':'
+	m.space()
+	start = m.i
+	m.skipValue()
+	return key, m.b[start:m.i], true
+}
+
+func (m *members) space() {
+	for m.i < len(m.b) {
+		switch m.b[m.i] {
+		case ' ', '\t', '\r', '\n':
+			m.i++
+		default:
+			return
+		}
+	}
+}
+
+// skipString moves past the string that starts at m.i.
+func (m *members) skipString() {
+	for m.i++; m.i < len(m.b); m.i++ {
+		switch m.b[m.i] {
+		case '\\':
+			m.i++
+		case '"':
+			m.i++
+			return
+		}
+	}
+}
+
+// skipValue moves past the value that starts at m.i.
+func (m *members) skipValue() {
+	switch m.b[m.i] {
+	case '"':
+		m.skipString()
+	case '{', '[':
+		depth := 0
+		for m.i < len(m.b) {
+			switch m.b[m.i] {
+			case '"':
+				m.skipString()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					m.i++
+					return
+				}
+			}
+			m.i++
+		}
+	default: // a number, true, false or null
+		for m.i < len(m.b) {
+			switch m.b[m.i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return
+			}
+			m.i++
+		}
+	}
+}
+
+// plainString returns the text of the JSON string value v when reading it
+// needs nothing but taking its bytes: no escapes, valid UTF-8. Otherwise
+// ok is false.
+func plainString(v []byte) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	v = v[1 : len(v)-1]
+	if bytes.IndexByte(v, '\\') >= 0 || !utf8.Valid(v) {
+		return "", false
+	}
+	return string(v), true
+}
+
+// plainInt returns the JSON number v as an int when it is written as a
+// whole number that fits one. Otherwise ok is false.
+func plainInt(v []byte) (n int, ok bool) {
+	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return 0, false
+	}
+	for _, c := range v[1:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(string(v))
+	return n, err == nil
+}
+
+// plainKey reports whether key, a member's key as written, is printable
+// ASCII without escapes: Object.Encode writes such a key back unchanged.
+func plainKey(key []byte) bool {
+	for _, c := range key {
+		if c < 0x20 || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -16,8 +16,19 @@ const (
 // Usage is the token counts a reply reports. OpenAI replies also report
 // their sum as total_tokens.
 type Usage struct {
+	// InputTokens counts every input token, cached ones included: OpenAI's
+	// prompt_tokens. Anthropic replies report what is left of it after
+	// the cache reads and writes as input_tokens, as Anthropic does.
 	InputTokens  int64
 	OutputTokens int64
+	// CachedInputTokens is the part of InputTokens read from the prompt
+	// cache: OpenAI's prompt_tokens_details.cached_tokens, Anthropic's
+	// cache_read_input_tokens.
+	CachedInputTokens int64
+	// CacheWriteInputTokens is the part of InputTokens written to the
+	// cache: Anthropic's cache_creation_input_tokens (OpenAI replies do
+	// not report it).
+	CacheWriteInputTokens int64
 }
 
 // ToolCall is one tool call in a scripted turn. Arguments is the JSON text
@@ -62,6 +73,16 @@ func (t Turn) WithUsage(input, output int64) Turn {
 	t.Usage = &Usage{InputTokens: input, OutputTokens: output}
 	return t
 }
+
+// WithCachedUsage returns the turn with its own token counts, cached of
+// the input tokens read from the prompt cache.
+func (t Turn) WithCachedUsage(input, cached, output int64) Turn {
+	t.Usage = &Usage{InputTokens: input, CachedInputTokens: cached, OutputTokens: output}
+	return t
+}
+
+// WithUsageOf returns the turn with the token counts u.
+func (t Turn) WithUsageOf(u Usage) Turn { t.Usage = &u; return t }
 
 // WithStopReason returns the turn with the stop reason replaced, e.g.
 // "length" (OpenAI) or "max_tokens" (Anthropic).
@@ -159,6 +180,10 @@ func openaiTurn(id int, model string, usage Usage, t Turn) map[string]any {
 			"prompt_tokens":     usage.InputTokens,
 			"completion_tokens": usage.OutputTokens,
 			"total_tokens":      usage.InputTokens + usage.OutputTokens,
+			"prompt_tokens_details": map[string]any{
+				"audio_tokens":  0,
+				"cached_tokens": usage.CachedInputTokens,
+			},
 		},
 	}
 }
@@ -190,8 +215,10 @@ func anthropicTurn(id int, model string, usage Usage, t Turn) map[string]any {
 		"stop_reason":   reason,
 		"stop_sequence": nil,
 		"usage": map[string]any{
-			"input_tokens":  usage.InputTokens,
-			"output_tokens": usage.OutputTokens,
+			"input_tokens":                usage.InputTokens - usage.CachedInputTokens - usage.CacheWriteInputTokens,
+			"cache_read_input_tokens":     usage.CachedInputTokens,
+			"cache_creation_input_tokens": usage.CacheWriteInputTokens,
+			"output_tokens":               usage.OutputTokens,
 		},
 	}
 }
