@@ -19,13 +19,12 @@ func parseAfterFlag(vals []string) ([]int64, error) {
 	var ids []int64
 	for _, v := range vals {
 		for _, s := range strings.Split(v, ",") {
-			s = strings.TrimSpace(s)
 			id, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || id < 1 {
+			if err != nil || id < 1 || strings.TrimLeft(s, "0123456789") != "" {
 				if strings.HasPrefix(s, "#") {
-					return nil, usageErrorf(`--after %q: "#N" names a batch line, in a batch file's "after"; give task ids`, s)
+					return nil, usageErrorf(`--after %q: "#N" names a batch line, in a batch file's "after"; give task ids`, v)
 				}
-				return nil, usageErrorf("--after %q: want task ids (positive integers), separated by commas", s)
+				return nil, usageErrorf("--after %q: want task ids (positive integers), separated by commas", v)
 			}
 			ids = append(ids, id)
 		}

@@ -87,11 +87,27 @@ func newTaskActionCmd(f *Factory, runF func(context.Context, *TaskActionOptions)
 }
 
 func runCancel(ctx context.Context, o *TaskActionOptions) error {
+	// Cancelling a task cancels its waiting dependants with it: a dependant
+	// picked by the same command is then already cancelled, which is what
+	// was asked, not a refusal.
+	cancelled := map[int64]bool{}
 	return eachTask(ctx, o, func(s db.Store, id int64) (string, error) {
 		t, err := s.Cancel(ctx, id)
+		var te *db.TransitionError
+		if errors.As(err, &te) && te.From == db.StatusCancelled {
+			if d, derr := s.Dependencies(ctx, id); derr == nil {
+				for _, dep := range d.After {
+					if cancelled[dep.ID] {
+						cancelled[id] = true
+						return fmt.Sprintf("task %d: cancelled with its dependency %d", id, dep.ID), nil
+					}
+				}
+			}
+		}
 		if err != nil {
 			return "", err
 		}
+		cancelled[id] = true
 		if t.Status == db.StatusRunning {
 			return fmt.Sprintf("task %d: cancel requested (running on %s)", id, t.LeaseWorker), nil
 		}
@@ -124,7 +140,9 @@ func eachTask(ctx context.Context, o *TaskActionOptions, fn func(db.Store, int64
 			continue
 		}
 		var te *db.TransitionError
-		if !errors.Is(err, db.ErrNotFound) && !errors.As(err, &te) {
+		var nw *db.NotWaitingError
+		var xe *db.ExpiredError
+		if !errors.Is(err, db.ErrNotFound) && !errors.As(err, &te) && !errors.As(err, &nw) && !errors.As(err, &xe) {
 			return err // the database itself failed: stop here
 		}
 		last = err

@@ -87,7 +87,8 @@ const exitCodesHelp = `opsctl exits with one of these codes:
   0    success; for wait and submit --wait: the task completed
   1    error; for wait: the task failed
   2    usage: bad flag, argument or input; nothing was written
-  3    not found: no task with that id (token revoke: no such token)
+  3    not found: no task with that id; no such token, schedule, queue
+       or notify rule
   4    schema: the database is newer than this binary, or needs 'opsctl migrate';
        or its schema_migrations is damaged, or it is not an opsctl database
   5    for wait: the task was cancelled

@@ -172,7 +172,7 @@ func (o *ScheduleOptions) parseScheduleSpec() (schedule.Spec, db.Schedule, error
 	}
 	sp, err := schedule.Cron(o.Cron, tz)
 	if err != nil {
-		return sp, sc, usageErrorf("--cron %q: %v", o.Cron, err)
+		return sp, sc, usageErrorf("--cron %q: %v", truncate(o.Cron, 80), err)
 	}
 	sc.Cron, sc.TZ = o.Cron, tz
 	return sp, sc, nil

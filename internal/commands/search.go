@@ -87,6 +87,9 @@ func runSearch(ctx context.Context, o *SearchOptions) error {
 	if o.Limit < 1 || o.Limit > db.MaxSearchLimit {
 		return usageErrorf("--limit must be 1 to %d, got %d", db.MaxSearchLimit, o.Limit)
 	}
+	if len(o.Query) > maxQueryBytes {
+		return usageErrorf("the query is %d bytes; the limit is %d", len(o.Query), maxQueryBytes)
+	}
 	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
@@ -147,3 +150,7 @@ func searchTasksFunc(f *Factory) agent.SearchTasksFunc {
 		return s.Search(ctx, db.SearchQuery{Text: query, Limit: limit})
 	}
 }
+
+// maxQueryBytes bounds a search query: a person types a few words, and a
+// huge --fts query only overflows the full-text parser.
+const maxQueryBytes = 1024

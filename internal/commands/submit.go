@@ -141,7 +141,7 @@ a --timeout at least %[5]s.`, batchTxTasks, taskio.ExactSize(taskio.MaxInputByte
 	fl.StringVar(&opts.Timeout, "timeout", "", "time limit for one attempt (e.g. 30s, 5m)")
 	fl.StringVar(&opts.Key, "key", "", "idempotency key: a second submit with this key returns the first task")
 	fl.StringVar(&opts.Batch, "batch", "", "read tasks as JSON Lines from FILE or - (stdin)")
-	fl.StringSliceVar(&opts.After, "after", nil, "run only once these tasks completed (IDs, comma-separated or repeated); cancelled if one fails")
+	fl.StringArrayVar(&opts.After, "after", nil, "run only once these tasks completed (IDs, comma-separated or repeated); cancelled if one fails")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the id")
 	fl.BoolVarP(&opts.Wait, "wait", "w", false, "wait for the task to finish; exit as 'opsctl wait' does")
 	fl.StringVar(&opts.WaitTimeout, "wait-timeout", "", "with --wait: give up after this long (exit 124)")
@@ -499,6 +499,13 @@ func runSubmit(ctx context.Context, o *SubmitOptions) error {
 			}
 		}
 		fmt.Fprintf(out, "task %d submitted (%s)\n", r.ID, what)
+	}
+	// A dependency that already failed or was cancelled cancels the task
+	// as it is stored: say so, or a script would take it for queued.
+	if len(t.After) > 0 && !r.Existed {
+		if got, err := s.Get(ctx, r.ID); err == nil && got.Status == db.StatusCancelled {
+			fmt.Fprintf(io.ErrOut, "note: task %d is cancelled already: %s\n", r.ID, got.Error)
+		}
 	}
 	switch {
 	case o.Follow:

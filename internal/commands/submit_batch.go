@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/taskio"
@@ -16,42 +18,126 @@ import (
 // readBatch parses and validates every line before anything is written, so
 // a bad line 9,000 stops the batch with nothing stored. Exec lines without
 // a "dir" run in cwd, and a relative "dir" is taken from it.
+//
+// Lines are read in blocks of batchBlockLines and each block is parsed by
+// as many goroutines as there are CPUs; the first bad line, in line order,
+// is the one reported, as if they were parsed one by one.
 func readBatch(r io.Reader, f *Factory, cwd string) ([]db.NewTask, []int, error) {
-	var ts []db.NewTask
-	var lines []int // the line number of each task, for errors from the store
-	// each task's "#N" dependencies on earlier lines
-	var refs [][]int
+	p := batchParser{registry: f.Registry, cwd: cwd, workers: 1}
+	// The handlers read the config when first used: loaded here, before
+	// the goroutines, they only read it. A config that does not load
+	// leaves the lines to be parsed one by one, each saying so as before.
+	if _, err := f.Config(); err == nil {
+		p.workers = runtime.GOMAXPROCS(0)
+	}
 	br := bufio.NewReaderSize(r, 64*1024)
 	var buf []byte
 	for n := 1; ; n++ {
 		line, size, err := readLine(br, buf, taskio.MaxLineBytes)
 		if err != nil && err != io.EOF {
-			return nil, nil, usageErrorf("batch line %d: %v", n, err)
+			return p.fail(usageErrorf("batch line %d: %v", n, err))
 		}
 		if size > taskio.MaxLineBytes {
-			return nil, nil, usageErrorf("batch line %d is %s", n, taskio.SizeOver(size, taskio.MaxLineBytes))
+			return p.fail(usageErrorf("batch line %d is %s", n, taskio.SizeOver(size, taskio.MaxLineBytes)))
 		}
 		buf = line
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			t, ref, perr := taskio.ParseBatchLine(line, f.Registry, cwd)
-			if perr != nil {
-				return nil, nil, usageErrorf("batch line %d: %v", n, perr)
+			if err := p.add(n, line); err != nil {
+				return nil, nil, err
 			}
-			ts = append(ts, t)
-			lines = append(lines, n)
-			refs = append(refs, ref)
 		}
 		if err == io.EOF {
 			break
 		}
 	}
-	if len(ts) == 0 {
-		return nil, nil, usageErrorf("batch is empty")
-	}
-	if err := resolveBatchRefs(ts, refs, lines); err != nil {
+	if err := p.parse(); err != nil {
 		return nil, nil, err
 	}
-	return ts, lines, nil
+	if len(p.ts) == 0 {
+		return nil, nil, usageErrorf("batch is empty")
+	}
+	if err := resolveBatchRefs(p.ts, p.refs, p.lines); err != nil {
+		return nil, nil, err
+	}
+	return p.ts, p.lines, nil
+}
+
+// batchBlockLines is how many lines readBatch holds before parsing them.
+const batchBlockLines = 4096
+
+// batchParser parses the lines of a batch a block at a time.
+type batchParser struct {
+	registry taskio.Validator
+	cwd      string
+	workers  int
+
+	text  []byte // the lines of the block, one after another
+	ends  []int  // where each line of the block ends in text
+	nums  []int  // and its line number
+	errs  []error
+	ts    []db.NewTask
+	lines []int   // the line number of each task, for errors from the store
+	refs  [][]int // each task's "#N" dependencies on earlier lines
+}
+
+// add takes line n, parsing the block once it is full.
+func (p *batchParser) add(n int, line []byte) error {
+	p.text = append(p.text, line...)
+	p.ends = append(p.ends, len(p.text))
+	p.nums = append(p.nums, n)
+	if len(p.nums) < batchBlockLines {
+		return nil
+	}
+	return p.parse()
+}
+
+// fail returns err, a problem reading a line, unless a line before it is
+// bad: that one is the batch's first error.
+func (p *batchParser) fail(err error) ([]db.NewTask, []int, error) {
+	if perr := p.parse(); perr != nil {
+		return nil, nil, perr
+	}
+	return nil, nil, err
+}
+
+// parse parses and validates the lines of the block, appends their tasks
+// and empties the block. It returns the error of its first bad line.
+func (p *batchParser) parse() error {
+	k := len(p.nums)
+	if k == 0 {
+		return nil
+	}
+	base := len(p.ts)
+	p.ts = append(p.ts, make([]db.NewTask, k)...)
+	p.refs = append(p.refs, make([][]int, k)...)
+	p.errs = append(p.errs[:0], make([]error, k)...)
+	parseRange := func(from, to int) {
+		start := 0
+		if from > 0 {
+			start = p.ends[from-1]
+		}
+		for i := from; i < to; i++ {
+			p.ts[base+i], p.refs[base+i], p.errs[i] = taskio.ParseBatchLine(p.text[start:p.ends[i]], p.registry, p.cwd)
+			start = p.ends[i]
+		}
+	}
+	if w := min(p.workers, k/64); w > 1 {
+		var wg sync.WaitGroup
+		for j := range w {
+			wg.Go(func() { parseRange(j*k/w, (j+1)*k/w) })
+		}
+		wg.Wait()
+	} else {
+		parseRange(0, k)
+	}
+	for i, err := range p.errs {
+		if err != nil {
+			return usageErrorf("batch line %d: %v", p.nums[i], err)
+		}
+	}
+	p.lines = append(p.lines, p.nums...)
+	p.text, p.ends, p.nums = p.text[:0], p.ends[:0], p.nums[:0]
+	return nil
 }
 
 // readLine reads one line into buf[:0] and returns it without its newline,

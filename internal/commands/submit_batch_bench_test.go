@@ -82,7 +82,7 @@ func BenchmarkSubmitBatchCommandPostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Stop()
+	b.Cleanup(srv.Stop) // after the databases are dropped
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -81,6 +81,18 @@ func (e *NotWaitingError) Error() string {
 	return fmt.Sprintf("task %d is %s: it waits for no approval", e.ID, e.Status)
 }
 
+// ExpiredError says a decision came after the request's time ran out: the
+// request is denied by the next ExpireApprovals, whatever was asked.
+type ExpiredError struct {
+	ID        int64
+	ExpiresAt time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return fmt.Sprintf("task %d: its approval request expired at %s and is denied (agent.approval_timeout)",
+		e.ID, e.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
 // Checkpoint is the saved state of a task's run. The store keeps the
 // newest one per task, as the handler wrote it, until the task finishes.
 type Checkpoint struct {
@@ -107,7 +119,9 @@ type ApprovalStore interface {
 	Approvals(ctx context.Context) ([]Approval, error)
 	// Decide records a decision on the open request of a waiting task and
 	// puts the task back to pending, with its events. A missing task is a
-	// *NotFoundError; a task that waits for nothing a *NotWaitingError.
+	// *NotFoundError; a task that waits for nothing a *NotWaitingError; a
+	// request past its time an *ExpiredError (nothing is written: it is
+	// denied by ExpireApprovals, as if nobody had answered).
 	Decide(ctx context.Context, d Decide) (Approval, error)
 	// ExpireApprovals denies the open requests whose time has passed, as
 	// Decide does, and returns how many.

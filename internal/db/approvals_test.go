@@ -231,3 +231,24 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func TestDecideAfterExpiry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s db.Backend, c *clock) {
+		ctx := context.Background()
+		task := claimOne(t, s, "w1")
+		park(t, s, task, "w1")
+		c.Add(time.Hour)
+		var xe *db.ExpiredError
+		if _, err := s.Decide(ctx, db.Decide{TaskID: task.ID, Decision: db.DecisionApproved}); !errors.As(err, &xe) ||
+			!xe.ExpiresAt.Equal(c.Now()) {
+			t.Fatalf("approve after expiry: %v", err)
+		}
+		// Nothing was written: the request is still open, until expired.
+		if open, _ := s.Approvals(ctx); len(open) != 1 {
+			t.Fatalf("open = %+v", open)
+		}
+		if n, err := s.ExpireApprovals(ctx); err != nil || n != 1 {
+			t.Fatalf("expire: %d %v", n, err)
+		}
+	})
+}

@@ -123,6 +123,13 @@ func (s *Postgres) Decide(ctx context.Context, d Decide) (Approval, error) {
 		if status != StatusWaiting {
 			return &NotWaitingError{ID: d.TaskID, Status: status}
 		}
+		var expires time.Time
+		var expired bool
+		err = tx.QueryRow(ctx, pgSQL(`SELECT expires_at, expires_at <= NOW FROM approvals
+			WHERE task_id = $2 AND decision IS NULL ORDER BY id DESC LIMIT 1`), s.clock(), d.TaskID).Scan(&expires, &expired)
+		if err == nil && expired {
+			return &ExpiredError{ID: d.TaskID, ExpiresAt: pgTime(expires)}
+		}
 		a, err = s.decide(ctx, tx, d)
 		return err
 	})

@@ -119,7 +119,14 @@ func (s *SQLite) Decide(ctx context.Context, d Decide) (Approval, error) {
 		if status != StatusWaiting {
 			return &NotWaitingError{ID: d.TaskID, Status: status}
 		}
-		a, err = s.decide(ctx, tx, d, s.now())
+		now := s.now()
+		var expires int64
+		err = tx.QueryRowContext(ctx, `SELECT expires_at FROM approvals WHERE task_id = ? AND decision IS NULL
+			ORDER BY id DESC LIMIT 1`, d.TaskID).Scan(&expires)
+		if err == nil && expires <= ms(now) {
+			return &ExpiredError{ID: d.TaskID, ExpiresAt: fromMS(expires)}
+		}
+		a, err = s.decide(ctx, tx, d, now)
 		return err
 	})
 	return a, err

@@ -58,6 +58,8 @@ func Cron(expr, tz string) (Spec, error) {
 	}
 	expr = strings.Join(strings.Fields(expr), " ")
 	switch {
+	case len(expr) > maxCronBytes:
+		return Spec{}, fmt.Errorf("the cron expression is %d bytes; the limit is %d", len(expr), maxCronBytes)
 	case expr == "":
 		return Spec{}, errors.New("empty cron expression")
 	case strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ="):
@@ -243,3 +245,7 @@ func Plan(sc db.Schedule, now time.Time) (slot, next time.Time, err error) {
 	}
 	return slot, next, nil
 }
+
+// maxCronBytes bounds a cron expression: six fields fit in far less, and
+// an error must not echo megabytes back.
+const maxCronBytes = 256

@@ -70,6 +70,7 @@ func asError(err error) *Error {
 	var nf *db.NotFoundError
 	var te *db.TransitionError
 	var nw *db.NotWaitingError
+	var xe *db.ExpiredError
 	var ue *db.UnavailableError
 	switch {
 	case errors.As(err, &e):
@@ -80,6 +81,8 @@ func asError(err error) *Error {
 		return errorf(KindConflict, "%s", te.Error())
 	case errors.As(err, &nw):
 		return errorf(KindConflict, "%s", nw.Error())
+	case errors.As(err, &xe):
+		return errorf(KindConflict, "%s", xe.Error())
 	case errors.As(err, &ue):
 		return errorf(KindUnavailable, "the database is unavailable")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

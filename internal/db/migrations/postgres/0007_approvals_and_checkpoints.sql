@@ -37,7 +37,9 @@ CREATE TABLE task_checkpoints (
 
 -- A finished task needs no checkpoint (a retry starts over), and a
 -- cancelled waiting task's request is closed; a trigger does it on every
--- path to those states, in the same transaction.
+-- path to those states, in the same transaction. Only agent tasks
+-- checkpoint and wait: the trigger's WHEN keeps the function call off
+-- every other task.
 CREATE FUNCTION opsctl_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.status IN ('completed', 'failed', 'cancelled') THEN
@@ -52,5 +54,5 @@ END;
 $$;
 
 CREATE TRIGGER tasks_status_changed AFTER UPDATE OF status ON tasks
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    FOR EACH ROW WHEN (NEW.type = 'agent' AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION opsctl_status_changed();
