@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/opsctl/opsctl/internal/db"
@@ -202,7 +203,8 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 	}
 	// Stored batchTxTasks per transaction, in order; the ids of each are
 	// printed once it is committed.
-	w := bufio.NewWriter(o.F.IO.Out)
+	w := bufio.NewWriterSize(o.F.IO.Out, 64*1024)
+	var num [20]byte // an id's digits
 	stored, existed := 0, 0
 	var firstID, lastID int64 // the smallest and largest id this batch created
 	// The ids of the tasks stored so far, for "#N" in later transactions.
@@ -218,7 +220,8 @@ func runSubmitBatch(ctx context.Context, o *SubmitOptions) error {
 		}
 		for _, r := range rs {
 			ids = append(ids, r.ID)
-			fmt.Fprintln(w, r.ID)
+			w.Write(strconv.AppendInt(num[:0], r.ID, 10))
+			w.WriteByte('\n')
 			switch {
 			case r.Existed:
 				existed++
