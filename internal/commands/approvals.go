@@ -158,7 +158,9 @@ func newDecideCmd(f *Factory, d db.Decision, cmd *cobra.Command) *cobra.Command 
 }
 
 func runDecide(ctx context.Context, o *ApprovalOptions, d db.Decision) error {
-	s, err := o.F.Store(ctx)
+	// A decision changes tasks that must be there: no database is exit 6,
+	// and none is created.
+	s, err := o.F.ReadStore(ctx)
 	if err != nil {
 		return err
 	}
