@@ -111,17 +111,7 @@ previous occurrence is pending or running.`,
 	fl.IntVar(&t.Priority, "priority", 0, "higher runs first")
 	fl.IntVar(&t.MaxAttempts, "max-attempts", 1, "tries before a task fails for good")
 	fl.StringVar(&t.Timeout, "timeout", "", "time limit for one attempt (e.g. 30s, 5m)")
-	fl.StringVarP(&t.Dir, "dir", "C", "", "exec task: run in DIR (default: the current directory)")
-	fl.StringArrayVarP(&t.Env, "env", "e", nil, "exec task: add NAME=VALUE to its environment (repeatable)")
-	fl.StringVarP(&t.Prompt, "prompt", "p", "", "agent task: the prompt")
-	fl.StringVarP(&t.Model, "model", "m", "", "agent task: the model")
-	fl.StringVar(&t.Provider, "provider", "", "agent task: the provider (openai, anthropic, openrouter, ollama, gemini)")
-	fl.StringVarP(&t.System, "system", "s", "", "agent task: the system prompt")
-	fl.StringVar(&t.BaseURL, "base-url", "", "agent task: another endpoint for the provider (gets no API key)")
-	fl.StringSliceVarP(&t.Tools, "tool", "T", nil, "agent task: a tool it may use, built-in or SERVER__TOOL (repeatable)")
-	fl.StringSliceVar(&t.MCP, "mcp", nil, "agent task: an MCP server whose tools it may use (repeatable)")
-	fl.IntVar(&t.MaxSteps, "max-steps", 0, "agent task: at most this many model calls")
-	fl.IntVar(&t.MaxTokens, "max-tokens", 0, "agent task: token budget for the whole run")
+	addTaskKindFlags(fl, t)
 
 	cmd.RegisterFlagCompletionFunc("tz", completeZones)
 	cmd.RegisterFlagCompletionFunc("type", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/opsctl/opsctl/internal/db"
 	"github.com/opsctl/opsctl/internal/runner"
@@ -147,18 +148,7 @@ a --timeout at least %[5]s.`, batchTxTasks, taskio.ExactSize(taskio.MaxInputByte
 	fl.StringVar(&opts.WaitTimeout, "wait-timeout", "", "with --wait: give up after this long (exit 124)")
 	fl.BoolVarP(&opts.Follow, "follow", "f", false, "follow the task's log as 'opsctl logs -f' does; exit as 'opsctl wait' does")
 
-	fl.StringVarP(&opts.Dir, "dir", "C", "", "exec task: run in DIR (default: the current directory)")
-	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "exec task: add NAME=VALUE to its environment (repeatable)")
-
-	fl.StringVarP(&opts.Prompt, "prompt", "p", "", "agent task: the prompt")
-	fl.StringVarP(&opts.Model, "model", "m", "", "agent task: the model")
-	fl.StringVar(&opts.Provider, "provider", "", "agent task: the provider (openai, anthropic, openrouter, ollama, gemini)")
-	fl.StringVarP(&opts.System, "system", "s", "", "agent task: the system prompt")
-	fl.StringVar(&opts.BaseURL, "base-url", "", "agent task: another endpoint for the provider (gets no API key)")
-	fl.StringSliceVarP(&opts.Tools, "tool", "T", nil, "agent task: a tool it may use, built-in or SERVER__TOOL (repeatable)")
-	fl.StringSliceVar(&opts.MCP, "mcp", nil, "agent task: an MCP server whose tools it may use (repeatable)")
-	fl.IntVar(&opts.MaxSteps, "max-steps", 0, "agent task: at most this many model calls")
-	fl.IntVar(&opts.MaxTokens, "max-tokens", 0, "agent task: token budget for the whole run")
+	addTaskKindFlags(fl, opts)
 
 	cmd.RegisterFlagCompletionFunc("type", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return f.Registry.Types(), cobra.ShellCompDirectiveNoFileComp
@@ -521,4 +511,21 @@ func defaultStr(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// addTaskKindFlags adds the flags that fill an exec or an agent task's
+// input: submit and schedule add share them.
+func addTaskKindFlags(fl *pflag.FlagSet, opts *SubmitOptions) {
+	fl.StringVarP(&opts.Dir, "dir", "C", "", "exec task: run in DIR (default: the current directory)")
+	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "exec task: add NAME=VALUE to its environment (repeatable)")
+
+	fl.StringVarP(&opts.Prompt, "prompt", "p", "", "agent task: the prompt")
+	fl.StringVarP(&opts.Model, "model", "m", "", "agent task: the model")
+	fl.StringVar(&opts.Provider, "provider", "", "agent task: the provider (openai, anthropic, openrouter, ollama, gemini)")
+	fl.StringVarP(&opts.System, "system", "s", "", "agent task: the system prompt")
+	fl.StringVar(&opts.BaseURL, "base-url", "", "agent task: another endpoint for the provider (gets no API key)")
+	fl.StringSliceVarP(&opts.Tools, "tool", "T", nil, "agent task: a tool it may use, built-in or SERVER__TOOL (repeatable)")
+	fl.StringSliceVar(&opts.MCP, "mcp", nil, "agent task: an MCP server whose tools it may use (repeatable)")
+	fl.IntVar(&opts.MaxSteps, "max-steps", 0, "agent task: at most this many model calls")
+	fl.IntVar(&opts.MaxTokens, "max-tokens", 0, "agent task: token budget for the whole run")
 }
